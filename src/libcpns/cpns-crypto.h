@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+/* Thin wrappers over wolfCrypt: the only file besides cpns-srp.c and
+ * cpns-x25519 code that calls it directly for primitives. */
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define CPNS_HASH_LEN    32
+#define CPNS_NONCE_LEN   32
+#define CPNS_X25519_LEN  32
+#define CPNS_AEAD_IV_LEN 12
+#define CPNS_AEAD_TAG_LEN 16
+#define CPNS_AEAD_KEY_MAX 32
+#define CPNS_HMAC_TAG_LEN 32
+
+/* Record algorithms: the COSE algorithm identifiers (RFC 9053). */
+typedef enum {
+  CPNS_ALG_A128GCM = 1,
+  CPNS_ALG_A256GCM = 3,
+  CPNS_ALG_HMAC256 = 5,
+  CPNS_ALG_CHACHA20_POLY1305 = 24,
+} CpnsAlg;
+
+void     cpns_wipe           (void *data, gsize len);
+gboolean cpns_ct_equal       (const guint8 *a, const guint8 *b, gsize len);
+gboolean cpns_random         (guint8 *out, gsize len, GError **error);
+
+gboolean cpns_sha256         (const guint8 *data, gsize len, guint8 out[CPNS_HASH_LEN],
+                              GError **error);
+gboolean cpns_hmac_sha256    (const guint8 *key, gsize key_len,
+                              const guint8 *data, gsize len,
+                              guint8 out[CPNS_HASH_LEN], GError **error);
+gboolean cpns_hkdf_extract   (const guint8 *salt, gsize salt_len,
+                              const guint8 *ikm, gsize ikm_len,
+                              guint8 out[CPNS_HASH_LEN], GError **error);
+gboolean cpns_hkdf_expand    (const guint8 *prk, gsize prk_len,
+                              const guint8 *info, gsize info_len,
+                              guint8 *out, gsize out_len, GError **error);
+/* HKDF-Expand-Label with our own prefix "cpns1 " (docs/protocol.md). */
+gboolean cpns_expand_label   (const guint8 secret[CPNS_HASH_LEN], const char *label,
+                              const guint8 *context, gsize context_len,
+                              guint8 *out, gsize out_len, GError **error);
+gboolean cpns_pbkdf2_sha256  (const guint8 *password, gsize password_len,
+                              const guint8 *salt, gsize salt_len, guint iterations,
+                              guint8 *out, gsize out_len, GError **error);
+
+/* X25519 (RFC 7748): @priv is clamped in place. */
+gboolean cpns_x25519_public  (guint8 priv[CPNS_X25519_LEN], guint8 pub[CPNS_X25519_LEN],
+                              GError **error);
+gboolean cpns_x25519_shared  (const guint8 priv[CPNS_X25519_LEN],
+                              const guint8 pub[CPNS_X25519_LEN],
+                              const guint8 peer_pub[CPNS_X25519_LEN],
+                              guint8 shared[CPNS_X25519_LEN], GError **error);
+
+/* AEAD with a key schedule prepared once (AES-GCM) per key. */
+typedef struct _CpnsAead CpnsAead;
+
+gboolean  cpns_alg_is_aead   (guint64 alg);
+gsize     cpns_alg_key_len   (guint64 alg);  /* 0 for unknown */
+const char *cpns_alg_name    (guint64 alg);
+
+CpnsAead *cpns_aead_new      (CpnsAlg alg, const guint8 *key, gsize key_len,
+                              GError **error);
+void      cpns_aead_free     (CpnsAead *aead);
+/* Output is ciphertext followed by the 16-byte tag; @out may equal @in. */
+gboolean  cpns_aead_seal     (CpnsAead *aead, const guint8 iv[CPNS_AEAD_IV_LEN],
+                              const guint8 *aad, gsize aad_len,
+                              const guint8 *in, gsize in_len, guint8 *out,
+                              GError **error);
+/* @in holds ciphertext and tag; writes in_len - 16 bytes to @out. */
+gboolean  cpns_aead_open     (CpnsAead *aead, const guint8 iv[CPNS_AEAD_IV_LEN],
+                              const guint8 *aad, gsize aad_len,
+                              const guint8 *in, gsize in_len, guint8 *out,
+                              GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpnsAead, cpns_aead_free)
+
+/* A byte buffer that is wiped when freed. */
+typedef struct {
+  guint8 *data;
+  gsize   len;
+} CpnsSecret;
+
+CpnsSecret *cpns_secret_new  (const guint8 *data, gsize len);
+CpnsSecret *cpns_secret_new0 (gsize len);
+void        cpns_secret_free (CpnsSecret *secret);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpnsSecret, cpns_secret_free)
+
+G_END_DECLS

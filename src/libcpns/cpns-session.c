@@ -1,0 +1,615 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#include "cpns-session.h"
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hmac.h>
+#include <string.h>
+
+#include "cpns-error.h"
+
+#define COSE_TAG_ENCRYPT0 16
+#define COSE_TAG_MAC0     17
+#define COSE_HDR_ALG      1
+/* Private-use header label carrying the CPNS common parameters. */
+#define COSE_HDR_CPNS     (-65537)
+#define PROTECTED_MAX     200
+
+typedef struct {
+  CpnsDirectionKeys keys;
+  CpnsAead         *aead;
+} Direction;
+
+struct _CpnsSession {
+  char           self_id[CPNS_ID_MAX + 1];
+  char           peer_id[CPNS_ID_MAX + 1];
+  guint8         id[CPNS_SESSION_ID_LEN];
+  CpnsAlg        suite;
+  CpnsReplayMode mode;
+  Direction      send, recv;
+  guint64        send_seq;
+  guint64        recv_next;     /* stream: next expected */
+  guint64        recv_max;      /* window: highest accepted */
+  guint64        recv_bitmap;   /* window: bit i = recv_max - i seen */
+  gboolean       recv_any;
+  guint64        max_records;
+  gint64         expires_at;
+  guint8        *scratch;       /* body encoding for seal_message */
+};
+
+CpnsSession *
+cpns_session_new (const char *self_id, const char *peer_id,
+                  const guint8 session_id[CPNS_SESSION_ID_LEN], CpnsAlg suite,
+                  const CpnsDirectionKeys *send, const CpnsDirectionKeys *recv,
+                  CpnsReplayMode mode, GError **error)
+{
+  g_autoptr(CpnsSession) s = g_new0 (CpnsSession, 1);
+  gsize key_len = cpns_alg_key_len (suite);
+
+  if (!cpns_alg_is_aead (suite))
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_UNSUPPORTED,
+                   "suite %u is not an AEAD algorithm", suite);
+      return NULL;
+    }
+  g_strlcpy (s->self_id, self_id, sizeof s->self_id);
+  g_strlcpy (s->peer_id, peer_id, sizeof s->peer_id);
+  memcpy (s->id, session_id, CPNS_SESSION_ID_LEN);
+  s->suite = suite;
+  s->mode = mode;
+  s->send.keys = *send;
+  s->recv.keys = *recv;
+  s->max_records = CPNS_RECORD_LIMIT_DEFAULT;
+  s->send.aead = cpns_aead_new (suite, send->aead_key, key_len, error);
+  if (s->send.aead == NULL)
+    return NULL;
+  s->recv.aead = cpns_aead_new (suite, recv->aead_key, key_len, error);
+  if (s->recv.aead == NULL)
+    return NULL;
+  return g_steal_pointer (&s);
+}
+
+void
+cpns_session_free (CpnsSession *s)
+{
+  if (s == NULL)
+    return;
+  cpns_aead_free (s->send.aead);
+  cpns_aead_free (s->recv.aead);
+  g_free (s->scratch);
+  cpns_wipe (s, sizeof *s);
+  g_free (s);
+}
+
+const char *cpns_session_get_self_id (CpnsSession *s) { return s->self_id; }
+const char *cpns_session_get_peer_id (CpnsSession *s) { return s->peer_id; }
+const guint8 *cpns_session_get_id (CpnsSession *s) { return s->id; }
+CpnsAlg cpns_session_get_suite (CpnsSession *s) { return s->suite; }
+guint64 cpns_session_get_send_seq (CpnsSession *s) { return s->send_seq; }
+
+void
+cpns_session_set_limits (CpnsSession *s, guint64 max_records, gint64 expires_at)
+{
+  s->max_records = max_records;
+  s->expires_at = expires_at;
+}
+
+gboolean
+cpns_session_needs_rekey (CpnsSession *s)
+{
+  if (s->expires_at != 0 && g_get_monotonic_time () >= s->expires_at)
+    return TRUE;
+  return s->send_seq >= s->max_records - s->max_records / 4 ||
+         s->recv_next >= s->max_records - s->max_records / 4 ||
+         s->recv_max >= s->max_records - s->max_records / 4;
+}
+
+static void
+make_nonce (const guint8 iv[CPNS_AEAD_IV_LEN], guint64 seq,
+            guint8 nonce[CPNS_AEAD_IV_LEN])
+{
+  memcpy (nonce, iv, CPNS_AEAD_IV_LEN);
+  for (int i = 0; i < 8; i++)
+    nonce[CPNS_AEAD_IV_LEN - 1 - i] ^= (seq >> (8 * i)) & 0xff;
+}
+
+static gsize
+write_protected (guint8 *buf, guint64 alg, const CpnsHeader *hdr)
+{
+  CpnsCborWriter w;
+
+  cpns_cbor_writer_init (&w, buf, PROTECTED_MAX);
+  cpns_cbor_put_map (&w, 2);
+  cpns_cbor_put_uint (&w, COSE_HDR_ALG);
+  cpns_cbor_put_uint (&w, alg);
+  cpns_cbor_put_int (&w, COSE_HDR_CPNS);
+  cpns_header_write (&w, hdr);
+  g_assert (!w.overflow);  /* bounded by ID and integer sizes */
+  return w.len;
+}
+
+/* Enc_structure (RFC 9052, 5.3) with empty external AAD. */
+static gsize
+write_enc_structure (guint8 *buf, gsize cap, const guint8 *prot, gsize prot_len)
+{
+  CpnsCborWriter w;
+
+  cpns_cbor_writer_init (&w, buf, cap);
+  cpns_cbor_put_array (&w, 3);
+  cpns_cbor_put_text (&w, "Encrypt0", 8);
+  cpns_cbor_put_bytes (&w, prot, prot_len);
+  cpns_cbor_put_bytes (&w, NULL, 0);
+  g_assert (!w.overflow);
+  return w.len;
+}
+
+/* HMAC over MAC_structure (RFC 9052, 6.3) with empty external AAD. */
+static gboolean
+mac0_tag (const guint8 key[CPNS_HMAC_TAG_LEN], const guint8 *prot, gsize prot_len,
+          const guint8 *payload, gsize payload_len, guint8 tag[CPNS_HMAC_TAG_LEN],
+          GError **error)
+{
+  guint8 head[PROTECTED_MAX + 32];
+  CpnsCborWriter w;
+  Hmac hmac;
+  int ret;
+
+  cpns_cbor_writer_init (&w, head, sizeof head);
+  cpns_cbor_put_array (&w, 4);
+  cpns_cbor_put_text (&w, "MAC0", 4);
+  cpns_cbor_put_bytes (&w, prot, prot_len);
+  cpns_cbor_put_bytes (&w, NULL, 0);
+  cpns_cbor_put_bytes (&w, NULL, payload_len);  /* head only; data follows */
+  g_assert (!w.overflow);
+  w.len -= 0;
+
+  ret = wc_HmacInit (&hmac, NULL, INVALID_DEVID);
+  if (ret == 0)
+    ret = wc_HmacSetKey (&hmac, WC_SHA256, key, CPNS_HMAC_TAG_LEN);
+  if (ret == 0)
+    ret = wc_HmacUpdate (&hmac, head, w.len);
+  if (ret == 0 && payload_len > 0)
+    ret = wc_HmacUpdate (&hmac, payload, payload_len);
+  if (ret == 0)
+    ret = wc_HmacFinal (&hmac, tag);
+  wc_HmacFree (&hmac);
+  cpns_wipe (&hmac, sizeof hmac);
+  if (ret != 0)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_FAILED, "HMAC-SHA256 failed (%d)", ret);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gsize
+cpns_session_seal (CpnsSession *s, guint64 type, guint64 txid, gboolean encrypt,
+                   const guint8 *body, gsize body_len, guint8 *out, gsize out_cap,
+                   GError **error)
+{
+  CpnsCarry carry = cpns_msg_type_carry (type);
+  guint8 prot[PROTECTED_MAX];
+  gsize prot_len;
+  CpnsHeader hdr;
+  CpnsCborWriter w;
+
+  if (!(carry & CPNS_CARRY_RECORD))
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_POLICY,
+                   "%s may not be sent in a session record", cpns_msg_type_name (type));
+      return 0;
+    }
+  if ((carry & CPNS_CARRY_MUST_ENCRYPT) && !encrypt)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_POLICY,
+                   "%s must be encrypted", cpns_msg_type_name (type));
+      return 0;
+    }
+  if (body_len > CPNS_MAX_BODY)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_TOO_LARGE,
+                   "body of %" G_GSIZE_FORMAT " bytes exceeds the limit of %d",
+                   body_len, CPNS_MAX_BODY);
+      return 0;
+    }
+  if (s->send_seq >= s->max_records ||
+      (s->expires_at != 0 && g_get_monotonic_time () >= s->expires_at))
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_REKEY_NEEDED,
+                   "session with %s has reached its record limit or lifetime",
+                   s->peer_id);
+      return 0;
+    }
+
+  hdr = (CpnsHeader) {
+    .version = CPNS_VERSION, .type = type, .txid = txid,
+    .in_record = TRUE, .seq = s->send_seq, .encrypted = encrypt,
+  };
+  memcpy (hdr.src, s->self_id, sizeof hdr.src);
+  memcpy (hdr.dst, s->peer_id, sizeof hdr.dst);
+  memcpy (hdr.session_id, s->id, CPNS_SESSION_ID_LEN);
+  prot_len = write_protected (prot, encrypt ? s->suite : CPNS_ALG_HMAC256, &hdr);
+
+  cpns_cbor_writer_init (&w, out, out_cap);
+  cpns_cbor_put_tag (&w, encrypt ? COSE_TAG_ENCRYPT0 : COSE_TAG_MAC0);
+  cpns_cbor_put_array (&w, encrypt ? 3 : 4);
+  cpns_cbor_put_bytes (&w, prot, prot_len);
+  cpns_cbor_put_map (&w, 0);
+
+  if (encrypt)
+    {
+      guint8 aad[PROTECTED_MAX + 16];
+      guint8 nonce[CPNS_AEAD_IV_LEN];
+      gsize aad_len = write_enc_structure (aad, sizeof aad, prot, prot_len);
+      guint8 *ct;
+
+      cpns_cbor_put_bytes (&w, NULL, body_len + CPNS_AEAD_TAG_LEN);
+      w.len -= 0;
+      ct = cpns_cbor_reserve (&w, body_len + CPNS_AEAD_TAG_LEN);
+      if (!cpns_cbor_writer_check (&w, error))
+        return 0;
+      make_nonce (s->send.keys.iv, s->send_seq, nonce);
+      if (!cpns_aead_seal (s->send.aead, nonce, aad, aad_len, body, body_len, ct, error))
+        return 0;
+    }
+  else
+    {
+      guint8 *tag;
+
+      cpns_cbor_put_bytes (&w, body, body_len);
+      cpns_cbor_put_bytes (&w, NULL, CPNS_HMAC_TAG_LEN);
+      tag = cpns_cbor_reserve (&w, CPNS_HMAC_TAG_LEN);
+      if (!cpns_cbor_writer_check (&w, error))
+        return 0;
+      if (!mac0_tag (s->send.keys.mac_key, prot, prot_len, body, body_len, tag, error))
+        return 0;
+    }
+
+  s->send_seq++;
+  return w.len;
+}
+
+gsize
+cpns_session_seal_message (CpnsSession *s, guint64 type, guint64 txid,
+                           gboolean encrypt, const CpnsBody *body, guint8 *out,
+                           gsize out_cap, GError **error)
+{
+  gsize len;
+  gsize ret;
+
+  if (s->scratch == NULL)
+    s->scratch = g_malloc (CPNS_MAX_BODY);
+  len = cpns_body_encode (type, body, s->scratch, CPNS_MAX_BODY, error);
+  if (len == 0)
+    return 0;
+  ret = cpns_session_seal (s, type, txid, encrypt, s->scratch, len, out, out_cap, error);
+  cpns_wipe (s->scratch, len);
+  return ret;
+}
+
+/* The outer COSE structure, without keys. */
+typedef struct {
+  guint64       cose_tag;
+  guint64       alg;
+  CpnsBytes     prot;
+  CpnsBytes     content;  /* ciphertext+tag, or MAC0 payload */
+  CpnsBytes     mac;      /* MAC0 tag */
+} RecordParts;
+
+static gboolean
+parse_record (const guint8 *record, gsize len, RecordParts *parts, CpnsHeader *hdr,
+              GError **error)
+{
+  CpnsCborReader r, pr;
+  gsize count, nprot, nunprot;
+  gint64 label;
+
+  memset (parts, 0, sizeof *parts);
+  if (len > CPNS_MAX_RECORD)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_TOO_LARGE,
+                   "record of %" G_GSIZE_FORMAT " bytes exceeds the limit of %d",
+                   len, CPNS_MAX_RECORD);
+      return FALSE;
+    }
+  cpns_cbor_reader_init (&r, record, len);
+  if (!cpns_cbor_read_tag (&r, &parts->cose_tag, "record", error))
+    return FALSE;
+  if (parts->cose_tag != COSE_TAG_ENCRYPT0 && parts->cose_tag != COSE_TAG_MAC0)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_MALFORMED,
+                   "record: CBOR tag %" G_GUINT64_FORMAT
+                   " is neither COSE_Encrypt0 (16) nor COSE_Mac0 (17)", parts->cose_tag);
+      return FALSE;
+    }
+  if (!cpns_cbor_read_array (&r, &count, "record", error))
+    return FALSE;
+  if (count != (parts->cose_tag == COSE_TAG_ENCRYPT0 ? 3u : 4u))
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_MALFORMED,
+                   "record: %s with %" G_GSIZE_FORMAT " items",
+                   parts->cose_tag == COSE_TAG_ENCRYPT0 ? "COSE_Encrypt0" : "COSE_Mac0",
+                   count);
+      return FALSE;
+    }
+  if (!cpns_cbor_read_bytes (&r, &parts->prot.data, &parts->prot.len,
+                             "record protected header", error))
+    return FALSE;
+  if (!cpns_cbor_read_map (&r, &nunprot, "record unprotected header", error))
+    return FALSE;
+  if (nunprot != 0)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_MALFORMED,
+                   "record: the unprotected header must be empty");
+      return FALSE;
+    }
+  if (!cpns_cbor_read_bytes (&r, &parts->content.data, &parts->content.len,
+                             parts->cose_tag == COSE_TAG_ENCRYPT0 ?
+                             "record ciphertext" : "record payload", error))
+    return FALSE;
+  if (parts->cose_tag == COSE_TAG_MAC0)
+    {
+      if (!cpns_cbor_read_bytes (&r, &parts->mac.data, &parts->mac.len,
+                                 "record tag", error))
+        return FALSE;
+      if (parts->mac.len != CPNS_HMAC_TAG_LEN)
+        {
+          g_set_error (error, CPNS_ERROR, CPNS_ERROR_MALFORMED,
+                       "record tag: %" G_GSIZE_FORMAT " bytes, must be %d",
+                       parts->mac.len, CPNS_HMAC_TAG_LEN);
+          return FALSE;
+        }
+    }
+  if (!cpns_cbor_reader_end (&r, "record", error))
+    return FALSE;
+
+  /* Protected header: exactly {1: alg, -65537: common parameters}. */
+  cpns_cbor_reader_init (&pr, parts->prot.data, parts->prot.len);
+  if (!cpns_cbor_read_map (&pr, &nprot, "protected header", error))
+    return FALSE;
+  if (nprot != 2)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_MALFORMED,
+                   "protected header: %" G_GSIZE_FORMAT " entries, must be 2", nprot);
+      return FALSE;
+    }
+  if (!cpns_cbor_read_int (&pr, &label, "protected header label", error))
+    return FALSE;
+  if (label != COSE_HDR_ALG)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_MALFORMED,
+                   "protected header: label %" G_GINT64_FORMAT
+                   " where alg (1) belongs", label);
+      return FALSE;
+    }
+  if (!cpns_cbor_read_uint (&pr, &parts->alg, "protected header alg", error))
+    return FALSE;
+  if (!cpns_cbor_read_int (&pr, &label, "protected header label", error))
+    return FALSE;
+  if (label != COSE_HDR_CPNS)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_MALFORMED,
+                   "protected header: label %" G_GINT64_FORMAT
+                   " where the CPNS parameters (-65537) belong", label);
+      return FALSE;
+    }
+  if (!cpns_header_read (&pr, hdr, TRUE, error))
+    return FALSE;
+  if (!cpns_cbor_reader_end (&pr, "protected header", error))
+    return FALSE;
+
+  /* The Encrypted flag, the COSE structure and the algorithm must agree. */
+  if (hdr->encrypted != (parts->cose_tag == COSE_TAG_ENCRYPT0))
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_POLICY,
+                   "Encrypted flag is %s but the record is a %s",
+                   hdr->encrypted ? "true" : "false",
+                   parts->cose_tag == COSE_TAG_ENCRYPT0 ? "COSE_Encrypt0" : "COSE_Mac0");
+      return FALSE;
+    }
+  if (hdr->encrypted ? !cpns_alg_is_aead (parts->alg) : parts->alg != CPNS_ALG_HMAC256)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_UNSUPPORTED,
+                   "algorithm %" G_GUINT64_FORMAT " is not valid for a %s record",
+                   parts->alg, hdr->encrypted ? "COSE_Encrypt0" : "COSE_Mac0");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+cpns_record_peek (const guint8 *record, gsize len, CpnsHeader *hdr, GError **error)
+{
+  RecordParts parts;
+
+  return parse_record (record, len, &parts, hdr, error);
+}
+
+static gboolean
+check_window (CpnsSession *s, guint64 seq, GError **error)
+{
+  if (seq >= s->max_records)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_REKEY_NEEDED,
+                   "sequence number %" G_GUINT64_FORMAT " is beyond the record limit",
+                   seq);
+      return FALSE;
+    }
+  if (s->mode == CPNS_REPLAY_STREAM)
+    {
+      if (seq < s->recv_next)
+        {
+          g_set_error (error, CPNS_ERROR, CPNS_ERROR_REPLAY,
+                       "record %" G_GUINT64_FORMAT " was already received", seq);
+          return FALSE;
+        }
+      if (seq > s->recv_next)
+        {
+          g_set_error (error, CPNS_ERROR, CPNS_ERROR_STATE,
+                       "record %" G_GUINT64_FORMAT " arrived where %" G_GUINT64_FORMAT
+                       " was expected on an ordered link", seq, s->recv_next);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (!s->recv_any || seq > s->recv_max)
+    return TRUE;
+  if (s->recv_max - seq >= CPNS_REPLAY_WINDOW_SIZE)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_TOO_OLD,
+                   "record %" G_GUINT64_FORMAT " is older than the replay window "
+                   "(newest %" G_GUINT64_FORMAT ")", seq, s->recv_max);
+      return FALSE;
+    }
+  if (s->recv_bitmap & (G_GUINT64_CONSTANT (1) << (s->recv_max - seq)))
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_REPLAY,
+                   "record %" G_GUINT64_FORMAT " was already received", seq);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+accept_seq (CpnsSession *s, guint64 seq)
+{
+  if (s->mode == CPNS_REPLAY_STREAM)
+    {
+      s->recv_next = seq + 1;
+      return;
+    }
+  if (!s->recv_any)
+    {
+      s->recv_any = TRUE;
+      s->recv_max = seq;
+      s->recv_bitmap = 1;
+    }
+  else if (seq > s->recv_max)
+    {
+      guint64 shift = seq - s->recv_max;
+      s->recv_bitmap = shift >= 64 ? 1 : (s->recv_bitmap << shift) | 1;
+      s->recv_max = seq;
+    }
+  else
+    s->recv_bitmap |= G_GUINT64_CONSTANT (1) << (s->recv_max - seq);
+}
+
+gboolean
+cpns_session_open (CpnsSession *s, const guint8 *record, gsize len, CpnsHeader *hdr,
+                   guint8 *plain, gsize plain_cap, gsize *plain_len, GError **error)
+{
+  RecordParts parts;
+  CpnsCarry carry;
+  gsize out_len;
+
+  if (!parse_record (record, len, &parts, hdr, error))
+    return FALSE;
+
+  /* Policy first. */
+  carry = cpns_msg_type_carry (hdr->type);
+  if (!(carry & CPNS_CARRY_RECORD))
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_POLICY,
+                   "%s may not arrive in a session record",
+                   cpns_msg_type_name (hdr->type));
+      return FALSE;
+    }
+  if ((carry & CPNS_CARRY_MUST_ENCRYPT) && !hdr->encrypted)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_POLICY,
+                   "%s arrived without encryption but must be encrypted",
+                   cpns_msg_type_name (hdr->type));
+      return FALSE;
+    }
+  if (hdr->encrypted && parts.alg != s->suite)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_DOWNGRADE,
+                   "record uses %s but the session negotiated %s",
+                   cpns_alg_name (parts.alg), cpns_alg_name (s->suite));
+      return FALSE;
+    }
+  if (memcmp (hdr->session_id, s->id, CPNS_SESSION_ID_LEN) != 0)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_WRONG_ID,
+                   "record belongs to another session");
+      return FALSE;
+    }
+  if (strcmp (hdr->src, s->peer_id) != 0 || strcmp (hdr->dst, s->self_id) != 0)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_WRONG_ID,
+                   "record from '%s' to '%s' does not belong to the session "
+                   "from '%s' to '%s'", hdr->src, hdr->dst, s->peer_id, s->self_id);
+      return FALSE;
+    }
+
+  /* Then the window, then the tag. */
+  if (!check_window (s, hdr->seq, error))
+    return FALSE;
+
+  if (hdr->encrypted)
+    {
+      guint8 aad[PROTECTED_MAX + 16];
+      guint8 nonce[CPNS_AEAD_IV_LEN];
+      gsize aad_len;
+
+      if (parts.prot.len > PROTECTED_MAX)
+        {
+          g_set_error (error, CPNS_ERROR, CPNS_ERROR_TOO_LARGE,
+                       "protected header of %" G_GSIZE_FORMAT " bytes is too large",
+                       parts.prot.len);
+          return FALSE;
+        }
+      if (parts.content.len < CPNS_AEAD_TAG_LEN ||
+          parts.content.len - CPNS_AEAD_TAG_LEN > plain_cap)
+        {
+          g_set_error (error, CPNS_ERROR, parts.content.len < CPNS_AEAD_TAG_LEN ?
+                       CPNS_ERROR_MALFORMED : CPNS_ERROR_TOO_LARGE,
+                       "ciphertext of %" G_GSIZE_FORMAT " bytes does not fit",
+                       parts.content.len);
+          return FALSE;
+        }
+      aad_len = write_enc_structure (aad, sizeof aad, parts.prot.data, parts.prot.len);
+      make_nonce (s->recv.keys.iv, hdr->seq, nonce);
+      if (!cpns_aead_open (s->recv.aead, nonce, aad, aad_len, parts.content.data,
+                           parts.content.len, plain, error))
+        return FALSE;
+      out_len = parts.content.len - CPNS_AEAD_TAG_LEN;
+    }
+  else
+    {
+      guint8 tag[CPNS_HMAC_TAG_LEN];
+
+      if (parts.prot.len > PROTECTED_MAX || parts.content.len > plain_cap)
+        {
+          g_set_error (error, CPNS_ERROR, CPNS_ERROR_TOO_LARGE,
+                       "MAC-only record does not fit");
+          return FALSE;
+        }
+      if (!mac0_tag (s->recv.keys.mac_key, parts.prot.data, parts.prot.len,
+                     parts.content.data, parts.content.len, tag, error))
+        return FALSE;
+      if (!cpns_ct_equal (tag, parts.mac.data, CPNS_HMAC_TAG_LEN))
+        {
+          g_set_error (error, CPNS_ERROR, CPNS_ERROR_BAD_MAC,
+                       "HMAC-SHA256 tag of the record does not verify");
+          return FALSE;
+        }
+      memcpy (plain, parts.content.data, parts.content.len);
+      out_len = parts.content.len;
+    }
+
+  accept_seq (s, hdr->seq);
+  *plain_len = out_len;
+  return TRUE;
+}
+
+gboolean
+cpns_session_open_message (CpnsSession *s, const guint8 *record, gsize len,
+                           CpnsHeader *hdr, CpnsBody *body, guint8 *plain,
+                           gsize plain_cap, GError **error)
+{
+  gsize plain_len;
+
+  if (!cpns_session_open (s, record, len, hdr, plain, plain_cap, &plain_len, error))
+    return FALSE;
+  return cpns_body_decode (plain, plain_len, hdr->type, body, error);
+}
