@@ -129,6 +129,12 @@ cpns_cbor_put_bytes (CpnsCborWriter *w, const guint8 *data, gsize len)
 }
 
 void
+cpns_cbor_put_bytes_head (CpnsCborWriter *w, gsize len)
+{
+  put_head (w, encode_bytes_head, len);
+}
+
+void
 cpns_cbor_put_text (CpnsCborWriter *w, const char *text, gsize len)
 {
   put_head (w, encode_text_head, len);
@@ -303,6 +309,17 @@ cpns_cbor_read (CpnsCborReader *r, CpnsCborItem *item, const char *what,
       g_set_error (error, CPNS_ERROR, CPNS_ERROR_MALFORMED,
                    "%s: input ends where an item was expected", what);
       return FALSE;
+    }
+  /* libcbor 0.8 refuses one-byte tag heads 0xc6-0xd7 as "unassigned", but
+   * COSE needs them (0xd0 is COSE_Encrypt0, 0xd1 COSE_Mac0). */
+  if (r->data[r->pos] >= 0xc0 && r->data[r->pos] <= 0xd7)
+    {
+      item->type = CPNS_CBOR_TAG;
+      item->value = r->data[r->pos] & 0x1f;
+      item->data = NULL;
+      item->len = 0;
+      r->pos++;
+      return TRUE;
     }
   res = cbor_stream_decode (r->data + r->pos, r->len - r->pos, &callbacks, &ctx);
   if (res.status == CBOR_DECODER_NEDATA)

@@ -22,6 +22,8 @@ gboolean cpns_cbor_writer_check (const CpnsCborWriter *w, GError **error);
 void     cpns_cbor_put_uint     (CpnsCborWriter *w, guint64 value);
 void     cpns_cbor_put_int      (CpnsCborWriter *w, gint64 value);
 void     cpns_cbor_put_bytes    (CpnsCborWriter *w, const guint8 *data, gsize len);
+/* Only the head of a byte string; the caller writes the bytes after it. */
+void     cpns_cbor_put_bytes_head (CpnsCborWriter *w, gsize len);
 void     cpns_cbor_put_text     (CpnsCborWriter *w, const char *text, gsize len);
 void     cpns_cbor_put_array    (CpnsCborWriter *w, gsize count);
 void     cpns_cbor_put_map      (CpnsCborWriter *w, gsize count);

@@ -229,6 +229,8 @@ cpns_handshake_get_secrets (CpnsHandshake *hs)
 CpnsSession *
 cpns_handshake_take_session (CpnsHandshake *hs)
 {
+  if (hs->state != CPNS_HANDSHAKE_DONE)
+    return NULL;
   return g_steal_pointer (&hs->session);
 }
 

@@ -158,9 +158,8 @@ mac0_tag (const guint8 key[CPNS_HMAC_TAG_LEN], const guint8 *prot, gsize prot_le
   cpns_cbor_put_text (&w, "MAC0", 4);
   cpns_cbor_put_bytes (&w, prot, prot_len);
   cpns_cbor_put_bytes (&w, NULL, 0);
-  cpns_cbor_put_bytes (&w, NULL, payload_len);  /* head only; data follows */
+  cpns_cbor_put_bytes_head (&w, payload_len);  /* the payload follows */
   g_assert (!w.overflow);
-  w.len -= 0;
 
   ret = wc_HmacInit (&hmac, NULL, INVALID_DEVID);
   if (ret == 0)
@@ -242,8 +241,7 @@ cpns_session_seal (CpnsSession *s, guint64 type, guint64 txid, gboolean encrypt,
       gsize aad_len = write_enc_structure (aad, sizeof aad, prot, prot_len);
       guint8 *ct;
 
-      cpns_cbor_put_bytes (&w, NULL, body_len + CPNS_AEAD_TAG_LEN);
-      w.len -= 0;
+      cpns_cbor_put_bytes_head (&w, body_len + CPNS_AEAD_TAG_LEN);
       ct = cpns_cbor_reserve (&w, body_len + CPNS_AEAD_TAG_LEN);
       if (!cpns_cbor_writer_check (&w, error))
         return 0;
@@ -256,7 +254,7 @@ cpns_session_seal (CpnsSession *s, guint64 type, guint64 txid, gboolean encrypt,
       guint8 *tag;
 
       cpns_cbor_put_bytes (&w, body, body_len);
-      cpns_cbor_put_bytes (&w, NULL, CPNS_HMAC_TAG_LEN);
+      cpns_cbor_put_bytes_head (&w, CPNS_HMAC_TAG_LEN);
       tag = cpns_cbor_reserve (&w, CPNS_HMAC_TAG_LEN);
       if (!cpns_cbor_writer_check (&w, error))
         return 0;
