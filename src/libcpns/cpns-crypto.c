@@ -177,10 +177,15 @@ cpns_x25519_shared (const guint8 priv[CPNS_X25519_LEN],
                     guint8 shared[CPNS_X25519_LEN], GError **error)
 {
   curve25519_key our_key, peer_key;
+  guint8 peer[CPNS_X25519_LEN];
   word32 out_len = CPNS_X25519_LEN;
   guint8 acc = 0;
   int ret;
 
+  /* RFC 7748 section 5: the top bit of a received u-coordinate is ignored;
+   * wolfCrypt would refuse it instead. */
+  memcpy (peer, peer_pub, sizeof peer);
+  peer[31] &= 0x7f;
   ret = wc_curve25519_init (&our_key);
   if (ret == 0)
     ret = wc_curve25519_init (&peer_key);
@@ -189,7 +194,7 @@ cpns_x25519_shared (const guint8 priv[CPNS_X25519_LEN],
                                                CPNS_X25519_LEN, &our_key,
                                                EC25519_LITTLE_ENDIAN);
   if (ret == 0)
-    ret = wc_curve25519_import_public_ex (peer_pub, CPNS_X25519_LEN, &peer_key,
+    ret = wc_curve25519_import_public_ex (peer, CPNS_X25519_LEN, &peer_key,
                                           EC25519_LITTLE_ENDIAN);
   if (ret == 0)
     ret = wc_curve25519_shared_secret_ex (&our_key, &peer_key, shared, &out_len,
