@@ -63,7 +63,7 @@ check_headers (CpnsDeframer *d, GError **error)
 {
   gsize pos = d->start;
 
-  while (d->buf->len - pos >= CPNS_FRAME_HEADER_LEN)
+  while (pos + CPNS_FRAME_HEADER_LEN <= d->buf->len)
     {
       guint32 len = read_length (d->buf->data + pos);
 
