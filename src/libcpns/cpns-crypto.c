@@ -6,7 +6,7 @@
 #include <wolfssl/wolfcrypt/chacha20_poly1305.h>
 #include <wolfssl/wolfcrypt/curve25519.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
-#include <wolfssl/wolfcrypt/hmac.h>
+#include <wolfssl/wolfcrypt/hash.h>
 #include <wolfssl/wolfcrypt/pwdbased.h>
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/sha256.h>
@@ -73,54 +73,163 @@ cpns_sha256 (const guint8 *data, gsize len, guint8 out[CPNS_HASH_LEN], GError **
   return wc_check (wc_Sha256Hash (data, len, out), "SHA-256", error);
 }
 
+#define SHA256_BLOCK 64
+
+gboolean
+cpns_hmac_key_init (CpnsHmacKey *key, const guint8 *secret, gsize len, GError **error)
+{
+  guint8 pad[SHA256_BLOCK], hashed[CPNS_HASH_LEN];
+  int ret;
+
+  /* Keys longer than a block are hashed first (RFC 2104). */
+  if (len > SHA256_BLOCK)
+    {
+      if (!cpns_sha256 (secret, len, hashed, error))
+        return FALSE;
+      secret = hashed;
+      len = sizeof hashed;
+    }
+  memset (pad, 0x36, sizeof pad);
+  for (gsize i = 0; i < len; i++)
+    pad[i] ^= secret[i];
+  ret = wc_InitSha256 (&key->inner);
+  if (ret == 0)
+    ret = wc_Sha256Update (&key->inner, pad, sizeof pad);
+  for (gsize i = 0; i < sizeof pad; i++)
+    pad[i] ^= 0x36 ^ 0x5c;
+  if (ret == 0)
+    ret = wc_InitSha256 (&key->outer);
+  if (ret == 0)
+    ret = wc_Sha256Update (&key->outer, pad, sizeof pad);
+  cpns_wipe (pad, sizeof pad);
+  cpns_wipe (hashed, sizeof hashed);
+  return wc_check (ret, "HMAC-SHA256 key setup", error);
+}
+
+void
+cpns_hmac_key_clear (CpnsHmacKey *key)
+{
+  cpns_wipe (key, sizeof *key);
+}
+
+gboolean
+cpns_hmac_key_mac (const CpnsHmacKey *key, const guint8 *a, gsize a_len,
+                   const guint8 *b, gsize b_len, const guint8 *c, gsize c_len,
+                   guint8 out[CPNS_HASH_LEN], GError **error)
+{
+  wc_Sha256 h;
+  guint8 inner[CPNS_HASH_LEN];
+  int ret;
+
+  ret = wc_Sha256Copy ((wc_Sha256 *) &key->inner, &h);
+  if (ret == 0 && a_len > 0)
+    ret = wc_Sha256Update (&h, a, a_len);
+  if (ret == 0 && b_len > 0)
+    ret = wc_Sha256Update (&h, b, b_len);
+  if (ret == 0 && c_len > 0)
+    ret = wc_Sha256Update (&h, c, c_len);
+  if (ret == 0)
+    ret = wc_Sha256Final (&h, inner);
+  if (ret == 0)
+    ret = wc_Sha256Copy ((wc_Sha256 *) &key->outer, &h);
+  if (ret == 0)
+    ret = wc_Sha256Update (&h, inner, sizeof inner);
+  if (ret == 0)
+    ret = wc_Sha256Final (&h, out);
+  cpns_wipe (&h, sizeof h);
+  cpns_wipe (inner, sizeof inner);
+  return wc_check (ret, "HMAC-SHA256", error);
+}
+
 gboolean
 cpns_hmac_sha256 (const guint8 *key, gsize key_len, const guint8 *data, gsize len,
                   guint8 out[CPNS_HASH_LEN], GError **error)
 {
-  Hmac hmac;
-  int ret;
+  CpnsHmacKey k;
+  gboolean ok;
 
-  ret = wc_HmacInit (&hmac, NULL, INVALID_DEVID);
-  if (ret == 0)
-    ret = wc_HmacSetKey (&hmac, WC_SHA256, key, key_len);
-  if (ret == 0)
-    ret = wc_HmacUpdate (&hmac, data, len);
-  if (ret == 0)
-    ret = wc_HmacFinal (&hmac, out);
-  wc_HmacFree (&hmac);
-  cpns_wipe (&hmac, sizeof hmac);
-  return wc_check (ret, "HMAC-SHA256", error);
+  ok = cpns_hmac_key_init (&k, key, key_len, error) &&
+       cpns_hmac_key_mac (&k, data, len, NULL, 0, NULL, 0, out, error);
+  cpns_hmac_key_clear (&k);
+  return ok;
 }
+
+/* Extract with the all-zero salt is the most common: its key is made once. */
+static CpnsHmacKey zero_salt_key;
 
 gboolean
 cpns_hkdf_extract (const guint8 *salt, gsize salt_len, const guint8 *ikm, gsize ikm_len,
                    guint8 out[CPNS_HASH_LEN], GError **error)
 {
-  static const guint8 zero_salt[CPNS_HASH_LEN];
+  static gsize zero_salt_ready;
 
   if (salt == NULL || salt_len == 0)
     {
-      salt = zero_salt;
-      salt_len = sizeof zero_salt;
+      if (g_once_init_enter (&zero_salt_ready))
+        {
+          static const guint8 zeros[CPNS_HASH_LEN];
+          gboolean ok = cpns_hmac_key_init (&zero_salt_key, zeros, sizeof zeros, NULL);
+          g_assert (ok);
+          g_once_init_leave (&zero_salt_ready, 1);
+        }
+      return cpns_hmac_key_mac (&zero_salt_key, ikm, ikm_len, NULL, 0, NULL, 0, out,
+                                error);
     }
-  return wc_check (wc_HKDF_Extract (WC_SHA256, salt, salt_len, ikm, ikm_len, out),
-                   "HKDF-Extract", error);
+  return cpns_hmac_sha256 (salt, salt_len, ikm, ikm_len, out, error);
+}
+
+gboolean
+cpns_hkdf_expand_key (const CpnsHmacKey *prk, const guint8 *info, gsize info_len,
+                      guint8 *out, gsize out_len, GError **error)
+{
+  guint8 t[CPNS_HASH_LEN];
+  gsize t_len = 0, done = 0;
+  guint8 counter = 1;
+
+  if (out_len > 255 * CPNS_HASH_LEN)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_INVALID_ARGUMENT,
+                   "HKDF-Expand output of %" G_GSIZE_FORMAT " bytes is too long", out_len);
+      return FALSE;
+    }
+  /* T(i) = HMAC(PRK, T(i-1) || info || i) */
+  while (done < out_len)
+    {
+      gsize n = MIN (out_len - done, CPNS_HASH_LEN);
+
+      if (!cpns_hmac_key_mac (prk, t, t_len, info, info_len, &counter, 1, t, error))
+        {
+          cpns_wipe (t, sizeof t);
+          return FALSE;
+        }
+      memcpy (out + done, t, n);
+      done += n;
+      t_len = CPNS_HASH_LEN;
+      counter++;
+    }
+  cpns_wipe (t, sizeof t);
+  return TRUE;
 }
 
 gboolean
 cpns_hkdf_expand (const guint8 *prk, gsize prk_len, const guint8 *info, gsize info_len,
                   guint8 *out, gsize out_len, GError **error)
 {
-  return wc_check (wc_HKDF_Expand (WC_SHA256, prk, prk_len, info, info_len, out, out_len),
-                   "HKDF-Expand", error);
+  CpnsHmacKey k;
+  gboolean ok;
+
+  ok = cpns_hmac_key_init (&k, prk, prk_len, error) &&
+       cpns_hkdf_expand_key (&k, info, info_len, out, out_len, error);
+  cpns_hmac_key_clear (&k);
+  return ok;
 }
 
 #define LABEL_PREFIX "cpns1 "
 
 gboolean
-cpns_expand_label (const guint8 secret[CPNS_HASH_LEN], const char *label,
-                   const guint8 *context, gsize context_len, guint8 *out,
-                   gsize out_len, GError **error)
+cpns_expand_label_key (const CpnsHmacKey *secret, const char *label,
+                       const guint8 *context, gsize context_len, guint8 *out,
+                       gsize out_len, GError **error)
 {
   guint8 info[2 + 1 + 255 + 1 + 255];
   gsize label_len = strlen (label);
@@ -140,7 +249,21 @@ cpns_expand_label (const guint8 secret[CPNS_HASH_LEN], const char *label,
   if (context_len > 0)
     memcpy (info + n, context, context_len);
   n += context_len;
-  return cpns_hkdf_expand (secret, CPNS_HASH_LEN, info, n, out, out_len, error);
+  return cpns_hkdf_expand_key (secret, info, n, out, out_len, error);
+}
+
+gboolean
+cpns_expand_label (const guint8 secret[CPNS_HASH_LEN], const char *label,
+                   const guint8 *context, gsize context_len, guint8 *out,
+                   gsize out_len, GError **error)
+{
+  CpnsHmacKey k;
+  gboolean ok;
+
+  ok = cpns_hmac_key_init (&k, secret, CPNS_HASH_LEN, error) &&
+       cpns_expand_label_key (&k, label, context, context_len, out, out_len, error);
+  cpns_hmac_key_clear (&k);
+  return ok;
 }
 
 gboolean

@@ -5,6 +5,8 @@
  * cpns-x25519 code that calls it directly for primitives. */
 
 #include <glib.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 G_BEGIN_DECLS
 
@@ -39,6 +41,28 @@ gboolean cpns_hkdf_extract   (const guint8 *salt, gsize salt_len,
 gboolean cpns_hkdf_expand    (const guint8 *prk, gsize prk_len,
                               const guint8 *info, gsize info_len,
                               guint8 *out, gsize out_len, GError **error);
+/* An HMAC-SHA256 key with its inner and outer hash states computed once
+ * (RFC 2104, section 4): every further MAC under it costs two compression
+ * functions fewer.  Handshakes and MAC-only records use keys several times. */
+typedef struct {
+  wc_Sha256 inner, outer;
+} CpnsHmacKey;
+
+gboolean cpns_hmac_key_init  (CpnsHmacKey *key, const guint8 *secret, gsize len,
+                              GError **error);
+void     cpns_hmac_key_clear (CpnsHmacKey *key);
+/* HMAC over the concatenation of up to three parts (NULL parts skipped). */
+gboolean cpns_hmac_key_mac   (const CpnsHmacKey *key,
+                              const guint8 *a, gsize a_len,
+                              const guint8 *b, gsize b_len,
+                              const guint8 *c, gsize c_len,
+                              guint8 out[CPNS_HASH_LEN], GError **error);
+gboolean cpns_hkdf_expand_key (const CpnsHmacKey *prk, const guint8 *info, gsize info_len,
+                               guint8 *out, gsize out_len, GError **error);
+gboolean cpns_expand_label_key (const CpnsHmacKey *secret, const char *label,
+                                const guint8 *context, gsize context_len,
+                                guint8 *out, gsize out_len, GError **error);
+
 /* HKDF-Expand-Label with our own prefix "cpns1 " (docs/protocol.md). */
 gboolean cpns_expand_label   (const guint8 secret[CPNS_HASH_LEN], const char *label,
                               const guint8 *context, gsize context_len,
