@@ -41,28 +41,46 @@ cpns_ct_equal (const guint8 *a, const guint8 *b, gsize len)
   return diff == 0;
 }
 
-/* One DRBG for the process, seeded from the OS by wolfCrypt. */
+/* One DRBG for the process, seeded from the OS by wolfCrypt.  Its output
+ * is drawn in blocks: each Hash_DRBG call costs several SHA-256
+ * compressions whatever its size, and handshakes need many small values.
+ * Bytes are wiped from the pool as they are handed out. */
+#define POOL_SIZE 1024
+
 static WC_RNG rng;
 static gboolean rng_ready;
+static guint8 pool[POOL_SIZE];
+static gsize pool_left;
 G_LOCK_DEFINE_STATIC (rng);
 
 gboolean
 cpns_random (guint8 *out, gsize len, GError **error)
 {
-  int ret;
+  int ret = 0;
 
   G_LOCK (rng);
   if (!rng_ready)
     {
       ret = wc_InitRng (&rng);
-      if (ret != 0)
-        {
-          G_UNLOCK (rng);
-          return wc_check (ret, "random number generator setup", error);
-        }
-      rng_ready = TRUE;
+      rng_ready = ret == 0;
     }
-  ret = wc_RNG_GenerateBlock (&rng, out, len);
+  if (ret == 0 && len > POOL_SIZE / 4)
+    ret = wc_RNG_GenerateBlock (&rng, out, len);
+  else if (ret == 0)
+    {
+      if (pool_left < len)
+        {
+          ret = wc_RNG_GenerateBlock (&rng, pool, POOL_SIZE);
+          pool_left = ret == 0 ? POOL_SIZE : 0;
+        }
+      if (ret == 0)
+        {
+          guint8 *from = pool + POOL_SIZE - pool_left;
+          memcpy (out, from, len);
+          cpns_wipe (from, len);
+          pool_left -= len;
+        }
+    }
   G_UNLOCK (rng);
   return wc_check (ret, "random number generation", error);
 }

@@ -32,6 +32,7 @@ struct _CpnsHandshake {
   guint8             eph_priv[CPNS_X25519_LEN], eph_pub[CPNS_X25519_LEN];
   gboolean           have_eph;
   guint8             peer_share[CPNS_X25519_LEN];
+  CpnsHmacKey        hs_key;            /* keyed with the handshake secret */
   wc_Sha256          transcript;
   gboolean           transcript_ready;
   CpnsHandshakeSecrets secrets;
@@ -191,6 +192,7 @@ wipe_secrets (CpnsHandshake *hs)
 {
   cpns_wipe (&hs->psk, sizeof hs->psk);
   cpns_wipe (hs->eph_priv, sizeof hs->eph_priv);
+  cpns_hmac_key_clear (&hs->hs_key);
   if (!hs->keep_secrets)
     cpns_wipe (&hs->secrets, sizeof hs->secrets);
   if (hs->transcript_ready)
@@ -272,13 +274,14 @@ put_lp (guint8 *buf, const void *data, gsize len)
   return 1 + len;
 }
 
-/* hs_psk = Expand-Label(Extract(0, PSK), "psk",
- *                       purpose || lp(ID_I) || lp(ID_R) || lp(kid), 32) */
+/* hs_psk = Expand-Label(PSK, "psk", purpose || lp(ID_I) || lp(ID_R) || lp(kid), 32)
+ * The PSK is at least 32 uniformly random bytes, so it serves as the HKDF
+ * pseudorandom key directly (RFC 5869, section 3.3). */
 static gboolean
 derive_hs_psk (CpnsHandshake *hs, GError **error)
 {
-  guint8 early[CPNS_HASH_LEN];
   guint8 ctx[1 + 2 * (1 + CPNS_ID_MAX) + 1 + CPNS_KID_MAX];
+  CpnsHmacKey prk;
   gsize n = 0;
   gboolean ok;
 
@@ -286,10 +289,10 @@ derive_hs_psk (CpnsHandshake *hs, GError **error)
   n += put_lp (ctx + n, initiator_id (hs), strlen (initiator_id (hs)));
   n += put_lp (ctx + n, responder_id (hs), strlen (responder_id (hs)));
   n += put_lp (ctx + n, hs->psk.kid, hs->psk.kid_len);
-  ok = cpns_hkdf_extract (NULL, 0, hs->psk.key, hs->psk.key_len, early, error) &&
-       cpns_expand_label (early, "psk", ctx, n, hs->secrets.hs_psk, CPNS_HASH_LEN,
-                          error);
-  cpns_wipe (early, sizeof early);
+  ok = cpns_hmac_key_init (&prk, hs->psk.key, hs->psk.key_len, error) &&
+       cpns_expand_label_key (&prk, "psk", ctx, n, hs->secrets.hs_psk, CPNS_HASH_LEN,
+                              error);
+  cpns_hmac_key_clear (&prk);
   /* The raw PSK is not needed any more. */
   cpns_wipe (&hs->psk.key, sizeof hs->psk.key);
   return ok;
@@ -357,48 +360,50 @@ derive_handshake_secret (CpnsHandshake *hs, GError **error)
   cpns_wipe (hs->eph_priv, sizeof hs->eph_priv);
   if (ok)
     ok = cpns_hkdf_extract (hs->secrets.hs_psk, CPNS_HASH_LEN, dh, sizeof dh,
-                            hs->secrets.handshake_secret, error);
+                            hs->secrets.handshake_secret, error) &&
+         cpns_hmac_key_init (&hs->hs_key, hs->secrets.handshake_secret, CPNS_HASH_LEN,
+                             error);
   cpns_wipe (dh, sizeof dh);
   return ok;
 }
 
-static gboolean
-derive_direction (const guint8 traffic[CPNS_HASH_LEN], guint64 suite,
-                  CpnsDirectionKeys *keys, GError **error)
-{
-  return cpns_expand_label (traffic, "key", NULL, 0, keys->aead_key,
-                            cpns_alg_key_len (suite), error) &&
-         cpns_expand_label (traffic, "iv", NULL, 0, keys->iv, CPNS_AEAD_IV_LEN, error) &&
-         cpns_expand_label (traffic, "mac", NULL, 0, keys->mac_key, CPNS_HMAC_TAG_LEN,
-                            error);
-}
-
-/* After HS_RESP with its MAC is in the transcript. */
+/* After HS_RESP with its MAC is in the transcript: one key block for both
+ * directions, i2r key | r2i key | i2r IV | r2i IV.  MAC keys are derived
+ * when first needed, or now when the caller keeps the secrets. */
 static gboolean
 derive_session (CpnsHandshake *hs, GError **error)
 {
   CpnsHandshakeSecrets *sec = &hs->secrets;
-  guint8 i2r[CPNS_HASH_LEN], r2i[CPNS_HASH_LEN];
-  gboolean ok;
+  gsize nk = cpns_alg_key_len (hs->suite);
+  guint8 block[2 * (CPNS_AEAD_KEY_MAX + CPNS_AEAD_IV_LEN)];
+  gsize len = 2 * (nk + CPNS_AEAD_IV_LEN);
+  gboolean initiator = hs->role == CPNS_ROLE_INITIATOR;
 
-  ok = transcript_hash (hs, sec->th_app, error) &&
-       cpns_expand_label (sec->handshake_secret, "i2r traffic", sec->th_app,
-                          CPNS_HASH_LEN, i2r, sizeof i2r, error) &&
-       cpns_expand_label (sec->handshake_secret, "r2i traffic", sec->th_app,
-                          CPNS_HASH_LEN, r2i, sizeof r2i, error) &&
-       derive_direction (i2r, hs->suite, &sec->i2r, error) &&
-       derive_direction (r2i, hs->suite, &sec->r2i, error);
-  cpns_wipe (i2r, sizeof i2r);
-  cpns_wipe (r2i, sizeof r2i);
-  if (!ok)
+  if (!transcript_hash (hs, sec->th_app, error) ||
+      !cpns_expand_label_key (&hs->hs_key, "traffic", sec->th_app, CPNS_HASH_LEN,
+                              block, len, error))
     return FALSE;
+  memcpy (sec->i2r.aead_key, block, nk);
+  memcpy (sec->r2i.aead_key, block + nk, nk);
+  memcpy (sec->i2r.iv, block + 2 * nk, CPNS_AEAD_IV_LEN);
+  memcpy (sec->r2i.iv, block + 2 * nk + CPNS_AEAD_IV_LEN, CPNS_AEAD_IV_LEN);
+  cpns_wipe (block, sizeof block);
   memcpy (sec->session_id, sec->th_app, CPNS_SESSION_ID_LEN);
+  if (hs->keep_secrets &&
+      (!cpns_session_derive_mac_key (&hs->hs_key, sec->th_app, TRUE, sec->i2r.mac_key,
+                                     error) ||
+       !cpns_session_derive_mac_key (&hs->hs_key, sec->th_app, FALSE, sec->r2i.mac_key,
+                                     error)))
+    return FALSE;
 
   hs->session = cpns_session_new (hs->self_id, hs->peer_id, sec->session_id, hs->suite,
-                                  hs->role == CPNS_ROLE_INITIATOR ? &sec->i2r : &sec->r2i,
-                                  hs->role == CPNS_ROLE_INITIATOR ? &sec->r2i : &sec->i2r,
+                                  initiator ? &sec->i2r : &sec->r2i,
+                                  initiator ? &sec->r2i : &sec->i2r,
                                   hs->replay_mode, error);
-  return hs->session != NULL;
+  if (hs->session == NULL)
+    return FALSE;
+  cpns_session_defer_mac_keys (hs->session, &hs->hs_key, sec->th_app, initiator);
+  return TRUE;
 }
 
 static void
@@ -433,8 +438,8 @@ write_confirmed (CpnsHandshake *hs, CpnsMsgType type, const CpnsBody *body,
     return 0;
   if (!transcript_add (hs, out + signed_start, w.len - signed_start, error) ||
       !transcript_hash (hs, th, error) ||
-      !cpns_expand_label (hs->secrets.handshake_secret, label, th, CPNS_HASH_LEN, mac,
-                          sizeof mac, error) ||
+      !cpns_expand_label_key (&hs->hs_key, label, th, CPNS_HASH_LEN, mac, sizeof mac,
+                              error) ||
       !transcript_add (hs, mac, sizeof mac, error))
     return 0;
   cpns_cbor_put_bytes (&w, mac, sizeof mac);
@@ -458,8 +463,8 @@ verify_confirmed (CpnsHandshake *hs, const CpnsPlainMessage *msg, const char *la
     }
   if (!transcript_add (hs, msg->signed_part.data, msg->signed_part.len, error) ||
       !transcript_hash (hs, th, error) ||
-      !cpns_expand_label (hs->secrets.handshake_secret, label, th, CPNS_HASH_LEN, mac,
-                          sizeof mac, error))
+      !cpns_expand_label_key (&hs->hs_key, label, th, CPNS_HASH_LEN, mac, sizeof mac,
+                              error))
     return FALSE;
   ok = cpns_ct_equal (mac, msg->mac.data, CPNS_HASH_LEN);
   cpns_wipe (mac, sizeof mac);

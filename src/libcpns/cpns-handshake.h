@@ -11,7 +11,7 @@
 G_BEGIN_DECLS
 
 #define CPNS_HANDSHAKE_MAX 512   /* largest handshake message */
-#define CPNS_PSK_MIN 16
+#define CPNS_PSK_MIN 32   /* uniformly random: used as the HKDF PRK */
 #define CPNS_PSK_MAX 64
 
 typedef enum {

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "cpns-session.h"
 
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/hmac.h>
 #include <string.h>
 
 #include "cpns-error.h"
@@ -17,6 +15,9 @@
 typedef struct {
   CpnsDirectionKeys keys;
   CpnsAead         *aead;
+  CpnsHmacKey       mac;        /* prepared on first MAC-only record */
+  gboolean          mac_ready;
+  gboolean          i2r;        /* direction, for deferred MAC keys */
 } Direction;
 
 struct _CpnsSession {
@@ -34,6 +35,9 @@ struct _CpnsSession {
   guint64        max_records;
   gint64         expires_at;
   guint8        *scratch;       /* body encoding for seal_message */
+  gboolean       mac_deferred;
+  CpnsHmacKey    hs_key;        /* handshake secret, while MAC keys are deferred */
+  guint8         th_app[CPNS_HASH_LEN];
 };
 
 CpnsSession *
@@ -142,17 +146,46 @@ write_enc_structure (guint8 *buf, gsize cap, const guint8 *prot, gsize prot_len)
   return w.len;
 }
 
+gboolean
+cpns_session_derive_mac_key (const CpnsHmacKey *hs_key, const guint8 th_app[CPNS_HASH_LEN],
+                             gboolean i2r, guint8 out[CPNS_HMAC_TAG_LEN], GError **error)
+{
+  return cpns_expand_label_key (hs_key, i2r ? "i2r mac" : "r2i mac", th_app,
+                                CPNS_HASH_LEN, out, CPNS_HMAC_TAG_LEN, error);
+}
+
+void
+cpns_session_defer_mac_keys (CpnsSession *s, const CpnsHmacKey *hs_key,
+                             const guint8 th_app[CPNS_HASH_LEN], gboolean initiator)
+{
+  s->hs_key = *hs_key;
+  memcpy (s->th_app, th_app, CPNS_HASH_LEN);
+  cpns_wipe (s->send.keys.mac_key, sizeof s->send.keys.mac_key);
+  cpns_wipe (s->recv.keys.mac_key, sizeof s->recv.keys.mac_key);
+  s->send.i2r = initiator;
+  s->recv.i2r = !initiator;
+  s->mac_deferred = TRUE;
+}
+
 /* HMAC over MAC_structure (RFC 9052, 6.3) with empty external AAD. */
 static gboolean
-mac0_tag (const guint8 key[CPNS_HMAC_TAG_LEN], const guint8 *prot, gsize prot_len,
+mac0_tag (CpnsSession *s, Direction *dir, const guint8 *prot, gsize prot_len,
           const guint8 *payload, gsize payload_len, guint8 tag[CPNS_HMAC_TAG_LEN],
           GError **error)
 {
   guint8 head[PROTECTED_MAX + 32];
   CpnsCborWriter w;
-  Hmac hmac;
-  int ret;
 
+  if (!dir->mac_ready)
+    {
+      if (s->mac_deferred &&
+          !cpns_session_derive_mac_key (&s->hs_key, s->th_app, dir->i2r,
+                                        dir->keys.mac_key, error))
+        return FALSE;
+      if (!cpns_hmac_key_init (&dir->mac, dir->keys.mac_key, CPNS_HMAC_TAG_LEN, error))
+        return FALSE;
+      dir->mac_ready = TRUE;
+    }
   cpns_cbor_writer_init (&w, head, sizeof head);
   cpns_cbor_put_array (&w, 4);
   cpns_cbor_put_text (&w, "MAC0", 4);
@@ -160,24 +193,8 @@ mac0_tag (const guint8 key[CPNS_HMAC_TAG_LEN], const guint8 *prot, gsize prot_le
   cpns_cbor_put_bytes (&w, NULL, 0);
   cpns_cbor_put_bytes_head (&w, payload_len);  /* the payload follows */
   g_assert (!w.overflow);
-
-  ret = wc_HmacInit (&hmac, NULL, INVALID_DEVID);
-  if (ret == 0)
-    ret = wc_HmacSetKey (&hmac, WC_SHA256, key, CPNS_HMAC_TAG_LEN);
-  if (ret == 0)
-    ret = wc_HmacUpdate (&hmac, head, w.len);
-  if (ret == 0 && payload_len > 0)
-    ret = wc_HmacUpdate (&hmac, payload, payload_len);
-  if (ret == 0)
-    ret = wc_HmacFinal (&hmac, tag);
-  wc_HmacFree (&hmac);
-  cpns_wipe (&hmac, sizeof hmac);
-  if (ret != 0)
-    {
-      g_set_error (error, CPNS_ERROR, CPNS_ERROR_FAILED, "HMAC-SHA256 failed (%d)", ret);
-      return FALSE;
-    }
-  return TRUE;
+  return cpns_hmac_key_mac (&dir->mac, head, w.len, payload, payload_len, NULL, 0, tag,
+                            error);
 }
 
 gsize
@@ -258,7 +275,7 @@ cpns_session_seal (CpnsSession *s, guint64 type, guint64 txid, gboolean encrypt,
       tag = cpns_cbor_reserve (&w, CPNS_HMAC_TAG_LEN);
       if (!cpns_cbor_writer_check (&w, error))
         return 0;
-      if (!mac0_tag (s->send.keys.mac_key, prot, prot_len, body, body_len, tag, error))
+      if (!mac0_tag (s, &s->send, prot, prot_len, body, body_len, tag, error))
         return 0;
     }
 
@@ -582,8 +599,8 @@ cpns_session_open (CpnsSession *s, const guint8 *record, gsize len, CpnsHeader *
                        "MAC-only record does not fit");
           return FALSE;
         }
-      if (!mac0_tag (s->recv.keys.mac_key, parts.prot.data, parts.prot.len,
-                     parts.content.data, parts.content.len, tag, error))
+      if (!mac0_tag (s, &s->recv, parts.prot.data, parts.prot.len, parts.content.data,
+                     parts.content.len, tag, error))
         return FALSE;
       if (!cpns_ct_equal (tag, parts.mac.data, CPNS_HMAC_TAG_LEN))
         {

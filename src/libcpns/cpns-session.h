@@ -40,6 +40,20 @@ CpnsSession *cpns_session_new (const char *self_id, const char *peer_id,
 void         cpns_session_free (CpnsSession *session);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpnsSession, cpns_session_free)
 
+/* For the handshake: MAC-only records are rarer than encrypted ones, so
+ * their keys are derived from the handshake secret on first use
+ * (docs/protocol.md 5.2) instead of during every handshake.  Replaces the
+ * MAC keys given to cpns_session_new(). */
+void          cpns_session_defer_mac_keys (CpnsSession *session,
+                                           const CpnsHmacKey *handshake_secret,
+                                           const guint8 th_app[CPNS_HASH_LEN],
+                                           gboolean initiator);
+/* Expand-Label(hs, "i2r mac" / "r2i mac", THa, 32) */
+gboolean      cpns_session_derive_mac_key (const CpnsHmacKey *handshake_secret,
+                                           const guint8 th_app[CPNS_HASH_LEN],
+                                           gboolean initiator_to_responder,
+                                           guint8 out[CPNS_HMAC_TAG_LEN], GError **error);
+
 const char   *cpns_session_get_self_id    (CpnsSession *session);
 const char   *cpns_session_get_peer_id    (CpnsSession *session);
 const guint8 *cpns_session_get_id         (CpnsSession *session);
