@@ -167,6 +167,8 @@ emit_vector (const char *name, CpnsPurpose purpose, guint64 mode, guint64 suite,
   if (body_len == 0)
     die (name, error);
   put_hex ("record_body", body, body_len);
+  put_uint ("record_i2r_txid", 0x2001);
+  put_uint ("record_r2i_txid", 0x2002);
   rec_len = cpns_session_seal (is, CPNS_MSG_DATA, 0x2001, TRUE, body, body_len, rec,
                                sizeof rec, &error);
   if (rec_len == 0)

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
-/* Allocation-free CBOR writing and strict, schema-driven reading on top of
- * libcbor's encoder and streaming decoder.  The reader accepts only what our
- * protocol uses: definite lengths, preferred (shortest) heads, and the major
- * types 0-7 without floats or undefined. */
+/* Allocation-free CBOR: writing with libcbor's encoder, and strict,
+ * schema-driven reading.  The reader accepts only what our protocol uses:
+ * definite lengths, preferred (shortest) heads, and the major types 0-7
+ * without floats, undefined or other simple values. */
 
 #include <glib.h>
 

@@ -37,13 +37,20 @@ static const MsgTypeInfo msg_types[] = {
   { CPNS_MSG_DATA, "DATA", CPNS_CARRY_RECORD },
 };
 
+/* Indexed by type: looked up for every record. */
 static const MsgTypeInfo *
 msg_type_info (guint64 type)
 {
-  for (gsize i = 0; i < G_N_ELEMENTS (msg_types); i++)
-    if (msg_types[i].type == type)
-      return &msg_types[i];
-  return NULL;
+  static const MsgTypeInfo *by_type[CPNS_MSG_DATA + 1];
+  static gsize ready;
+
+  if (g_once_init_enter (&ready))
+    {
+      for (gsize i = 0; i < G_N_ELEMENTS (msg_types); i++)
+        by_type[msg_types[i].type] = &msg_types[i];
+      g_once_init_leave (&ready, 1);
+    }
+  return type < G_N_ELEMENTS (by_type) ? by_type[type] : NULL;
 }
 
 const char *
