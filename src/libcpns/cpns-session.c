@@ -11,6 +11,11 @@
 /* Private-use header label carrying the CPNS common parameters. */
 #define COSE_HDR_CPNS     (-65537)
 #define PROTECTED_MAX     200
+#define MID_MAX           (2 * (2 + 1 + CPNS_ID_MAX) + 2 + CPNS_SESSION_ID_LEN + 1)
+
+/* Everything of a protected header before the message type:
+ * {1: alg, -65537: {1: 1, 2: ...  with alg written in between. */
+static const guint8 prot_after_alg[] = { 0x3a, 0x00, 0x01, 0x00, 0x00, 0xa8, 0x01, 0x01, 0x02 };
 
 typedef struct {
   CpnsDirectionKeys keys;
@@ -35,10 +40,31 @@ struct _CpnsSession {
   guint64        max_records;
   gint64         expires_at;
   guint8        *scratch;       /* body encoding for seal_message */
+  /* The constant middle of our protected headers, "04 src 05 dst 06 sid 07",
+   * for each direction: written with memcpy, recognised with memcmp. */
+  guint8         send_mid[MID_MAX], recv_mid[MID_MAX];
+  gsize          send_mid_len, recv_mid_len;
   gboolean       mac_deferred;
   CpnsHmacKey    hs_key;        /* handshake secret, while MAC keys are deferred */
   guint8         th_app[CPNS_HASH_LEN];
 };
+
+static gsize
+write_mid (guint8 *buf, const char *src, const char *dst, const guint8 *sid)
+{
+  CpnsCborWriter w;
+
+  cpns_cbor_writer_init (&w, buf, MID_MAX);
+  cpns_cbor_put_uint (&w, 4);
+  cpns_cbor_put_text (&w, src, strlen (src));
+  cpns_cbor_put_uint (&w, 5);
+  cpns_cbor_put_text (&w, dst, strlen (dst));
+  cpns_cbor_put_uint (&w, 6);
+  cpns_cbor_put_bytes (&w, sid, CPNS_SESSION_ID_LEN);
+  cpns_cbor_put_uint (&w, 7);
+  g_assert (!w.overflow);
+  return w.len;
+}
 
 CpnsSession *
 cpns_session_new (const char *self_id, const char *peer_id,
@@ -63,6 +89,8 @@ cpns_session_new (const char *self_id, const char *peer_id,
   s->send.keys = *send;
   s->recv.keys = *recv;
   s->max_records = CPNS_RECORD_LIMIT_DEFAULT;
+  s->send_mid_len = write_mid (s->send_mid, s->self_id, s->peer_id, s->id);
+  s->recv_mid_len = write_mid (s->recv_mid, s->peer_id, s->self_id, s->id);
   s->send.aead = cpns_aead_new (suite, send->aead_key, key_len, error);
   if (s->send.aead == NULL)
     return NULL;
@@ -116,8 +144,11 @@ make_nonce (const guint8 iv[CPNS_AEAD_IV_LEN], guint64 seq,
     nonce[CPNS_AEAD_IV_LEN - 1 - i] ^= (seq >> (8 * i)) & 0xff;
 }
 
+/* The same bytes as cpns_header_write() would give inside {1: alg,
+ * -65537: header}, from the session's cached middle part. */
 static gsize
-write_protected (guint8 *buf, guint64 alg, const CpnsHeader *hdr)
+write_protected (CpnsSession *s, guint8 *buf, guint64 alg, guint64 type, guint64 txid,
+                 gboolean encrypted)
 {
   CpnsCborWriter w;
 
@@ -125,10 +156,58 @@ write_protected (guint8 *buf, guint64 alg, const CpnsHeader *hdr)
   cpns_cbor_put_map (&w, 2);
   cpns_cbor_put_uint (&w, COSE_HDR_ALG);
   cpns_cbor_put_uint (&w, alg);
-  cpns_cbor_put_int (&w, COSE_HDR_CPNS);
-  cpns_header_write (&w, hdr);
+  cpns_cbor_put_raw (&w, prot_after_alg, sizeof prot_after_alg);
+  cpns_cbor_put_uint (&w, type);
+  cpns_cbor_put_uint (&w, 3);
+  cpns_cbor_put_uint (&w, txid);
+  cpns_cbor_put_raw (&w, s->send_mid, s->send_mid_len);
+  cpns_cbor_put_uint (&w, s->send_seq);
+  cpns_cbor_put_uint (&w, 8);
+  cpns_cbor_put_bool (&w, encrypted);
   g_assert (!w.overflow);  /* bounded by ID and integer sizes */
   return w.len;
+}
+
+/* Recognises a protected header in exactly the form we write for this
+ * session's receive direction; anything else goes through the general
+ * parser, which accepts every valid encoding. */
+static gboolean
+read_protected_fast (CpnsSession *s, const guint8 *prot, gsize len, guint64 *alg,
+                     CpnsHeader *hdr)
+{
+  CpnsCborReader r;
+  guint64 key;
+  CpnsCborItem item;
+
+  cpns_cbor_reader_init (&r, prot, len);
+  if (len < 2 || prot[0] != 0xa2 || prot[1] != COSE_HDR_ALG)
+    return FALSE;
+  r.pos = 2;
+  if (!cpns_cbor_read_uint (&r, alg, "", NULL) ||
+      len - r.pos < sizeof prot_after_alg ||
+      memcmp (prot + r.pos, prot_after_alg, sizeof prot_after_alg) != 0)
+    return FALSE;
+  r.pos += sizeof prot_after_alg;
+  if (!cpns_cbor_read_uint (&r, &hdr->type, "", NULL) ||
+      cpns_msg_type_carry (hdr->type) == 0 ||
+      !cpns_cbor_read_uint (&r, &key, "", NULL) || key != 3 ||
+      !cpns_cbor_read_uint (&r, &hdr->txid, "", NULL) ||
+      len - r.pos < s->recv_mid_len ||
+      memcmp (prot + r.pos, s->recv_mid, s->recv_mid_len) != 0)
+    return FALSE;
+  r.pos += s->recv_mid_len;
+  if (!cpns_cbor_read_uint (&r, &hdr->seq, "", NULL) ||
+      !cpns_cbor_read_uint (&r, &key, "", NULL) || key != 8 ||
+      !cpns_cbor_read (&r, &item, "", NULL) || item.type != CPNS_CBOR_BOOL ||
+      r.pos != len)
+    return FALSE;
+  hdr->version = CPNS_VERSION;
+  hdr->encrypted = item.boolean;
+  hdr->in_record = TRUE;
+  memcpy (hdr->src, s->peer_id, sizeof hdr->src);
+  memcpy (hdr->dst, s->self_id, sizeof hdr->dst);
+  memcpy (hdr->session_id, s->id, CPNS_SESSION_ID_LEN);
+  return TRUE;
 }
 
 /* Enc_structure (RFC 9052, 5.3) with empty external AAD. */
@@ -205,7 +284,6 @@ cpns_session_seal (CpnsSession *s, guint64 type, guint64 txid, gboolean encrypt,
   CpnsCarry carry = cpns_msg_type_carry (type);
   guint8 prot[PROTECTED_MAX];
   gsize prot_len;
-  CpnsHeader hdr;
   CpnsCborWriter w;
 
   if (!(carry & CPNS_CARRY_RECORD))
@@ -236,14 +314,8 @@ cpns_session_seal (CpnsSession *s, guint64 type, guint64 txid, gboolean encrypt,
       return 0;
     }
 
-  hdr = (CpnsHeader) {
-    .version = CPNS_VERSION, .type = type, .txid = txid,
-    .in_record = TRUE, .seq = s->send_seq, .encrypted = encrypt,
-  };
-  memcpy (hdr.src, s->self_id, sizeof hdr.src);
-  memcpy (hdr.dst, s->peer_id, sizeof hdr.dst);
-  memcpy (hdr.session_id, s->id, CPNS_SESSION_ID_LEN);
-  prot_len = write_protected (prot, encrypt ? s->suite : CPNS_ALG_HMAC256, &hdr);
+  prot_len = write_protected (s, prot, encrypt ? s->suite : CPNS_ALG_HMAC256, type, txid,
+                              encrypt);
 
   cpns_cbor_writer_init (&w, out, out_cap);
   cpns_cbor_put_tag (&w, encrypt ? COSE_TAG_ENCRYPT0 : COSE_TAG_MAC0);
@@ -302,17 +374,20 @@ cpns_session_seal_message (CpnsSession *s, guint64 type, guint64 txid,
 }
 
 /* The outer COSE structure, without keys. */
-typedef struct {
+typedef struct _RecordParts RecordParts;
+static gboolean check_consistency (const RecordParts *parts, const CpnsHeader *hdr,
+                                   GError **error);
+struct _RecordParts {
   guint64       cose_tag;
   guint64       alg;
   CpnsBytes     prot;
   CpnsBytes     content;  /* ciphertext+tag, or MAC0 payload */
   CpnsBytes     mac;      /* MAC0 tag */
-} RecordParts;
+};
 
 static gboolean
-parse_record (const guint8 *record, gsize len, RecordParts *parts, CpnsHeader *hdr,
-              GError **error)
+parse_record (CpnsSession *s, const guint8 *record, gsize len, RecordParts *parts,
+              CpnsHeader *hdr, GError **error)
 {
   CpnsCborReader r, pr;
   gsize count, nprot, nunprot;
@@ -378,6 +453,10 @@ parse_record (const guint8 *record, gsize len, RecordParts *parts, CpnsHeader *h
     return FALSE;
 
   /* Protected header: exactly {1: alg, -65537: common parameters}. */
+  if (s != NULL && read_protected_fast (s, parts->prot.data, parts->prot.len, &parts->alg,
+                                        hdr))
+    return check_consistency (parts, hdr, error);
+  memset (hdr, 0, sizeof *hdr);
   cpns_cbor_reader_init (&pr, parts->prot.data, parts->prot.len);
   if (!cpns_cbor_read_map (&pr, &nprot, "protected header", error))
     return FALSE;
@@ -411,8 +490,13 @@ parse_record (const guint8 *record, gsize len, RecordParts *parts, CpnsHeader *h
     return FALSE;
   if (!cpns_cbor_reader_end (&pr, "protected header", error))
     return FALSE;
+  return check_consistency (parts, hdr, error);
+}
 
-  /* The Encrypted flag, the COSE structure and the algorithm must agree. */
+/* The Encrypted flag, the COSE structure and the algorithm must agree. */
+static gboolean
+check_consistency (const RecordParts *parts, const CpnsHeader *hdr, GError **error)
+{
   if (hdr->encrypted != (parts->cose_tag == COSE_TAG_ENCRYPT0))
     {
       g_set_error (error, CPNS_ERROR, CPNS_ERROR_POLICY,
@@ -436,7 +520,7 @@ cpns_record_peek (const guint8 *record, gsize len, CpnsHeader *hdr, GError **err
 {
   RecordParts parts;
 
-  return parse_record (record, len, &parts, hdr, error);
+  return parse_record (NULL, record, len, &parts, hdr, error);
 }
 
 static gboolean
@@ -516,7 +600,7 @@ cpns_session_open (CpnsSession *s, const guint8 *record, gsize len, CpnsHeader *
   CpnsCarry carry;
   gsize out_len;
 
-  if (!parse_record (record, len, &parts, hdr, error))
+  if (!parse_record (s, record, len, &parts, hdr, error))
     return FALSE;
 
   /* Policy first. */
