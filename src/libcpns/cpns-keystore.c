@@ -573,7 +573,7 @@ gboolean
 cpns_keystore_save (CpnsKeystore *ks, GError **error)
 {
   g_autoptr(CpnsAead) aead = NULL;
-  gsize cap = 256 + g_hash_table_size (ks->entries) * 512;
+  gsize cap = 256 + g_hash_table_size (ks->entries) * 1024;  /* above any entry */
   g_autoptr(CpnsSecret) plain = cpns_secret_new0 (cap);
   g_autoptr(CpnsSecret) file = NULL;
   gsize plain_len;
