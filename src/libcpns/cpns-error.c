@@ -27,6 +27,9 @@ cpns_error_code_to_string (guint code)
     case CPNS_ERROR_CORRUPT: return "corrupt";
     case CPNS_ERROR_NOT_FOUND: return "not-found";
     case CPNS_ERROR_INVALID_ARGUMENT: return "invalid-argument";
+    case CPNS_ERROR_FORBIDDEN: return "forbidden";
+    case CPNS_ERROR_RATE_LIMITED: return "rate-limited";
+    case CPNS_ERROR_UNAVAILABLE: return "unavailable";
     }
   return "unknown";
 }

@@ -29,6 +29,9 @@ typedef enum {
   CPNS_ERROR_CORRUPT = 17,      /* stored data fails its integrity check */
   CPNS_ERROR_NOT_FOUND = 18,    /* no such key, entry or user */
   CPNS_ERROR_INVALID_ARGUMENT = 19,
+  CPNS_ERROR_FORBIDDEN = 20,    /* authenticated, but not authorized */
+  CPNS_ERROR_RATE_LIMITED = 21, /* too many failed attempts; try later */
+  CPNS_ERROR_UNAVAILABLE = 22,  /* server unreachable, busy or stopping */
 } CpnsError;
 
 GQuark      cpns_error_quark (void);

@@ -18,6 +18,7 @@ static const MsgTypeInfo msg_types[] = {
   { CPNS_MSG_HS_RESP, "HS_RESP", CPNS_CARRY_PLAIN },
   { CPNS_MSG_HS_FINISH, "HS_FINISH", CPNS_CARRY_PLAIN },
   { CPNS_MSG_ERROR, "ERROR", CPNS_CARRY_PLAIN | CPNS_CARRY_RECORD },
+  { CPNS_MSG_ACK, "ACK", CPNS_CARRY_RECORD },
   { CPNS_MSG_KEY_REQUEST, "KEY_REQUEST", CPNS_CARRY_PLAIN | CPNS_CARRY_RECORD },
   { CPNS_MSG_KEY_CHALLENGE, "KEY_CHALLENGE", CPNS_CARRY_PLAIN | CPNS_CARRY_RECORD },
   { CPNS_MSG_KEY_PROOF, "KEY_PROOF", CPNS_CARRY_PLAIN | CPNS_CARRY_RECORD },
@@ -30,18 +31,20 @@ static const MsgTypeInfo msg_types[] = {
     CPNS_CARRY_RECORD | CPNS_CARRY_MUST_ENCRYPT },
   { CPNS_MSG_EUKEY_TK_DELIVERY, "EUKEY_TK_DELIVERY",
     CPNS_CARRY_PLAIN | CPNS_CARRY_RECORD | CPNS_CARRY_MUST_ENCRYPT },
+  { CPNS_MSG_PNE_RELEASE, "PNE_RELEASE", CPNS_CARRY_RECORD },
   { CPNS_MSG_PNE_ANNOUNCE, "PNE_ANNOUNCE", CPNS_CARRY_PLAIN | CPNS_CARRY_RECORD },
   { CPNS_MSG_PATH_SELECT, "PATH_SELECT", CPNS_CARRY_PLAIN | CPNS_CARRY_RECORD },
   { CPNS_MSG_CREDENTIAL_INSTALL, "CREDENTIAL_INSTALL",
     CPNS_CARRY_RECORD | CPNS_CARRY_MUST_ENCRYPT },
   { CPNS_MSG_DATA, "DATA", CPNS_CARRY_RECORD },
+  { CPNS_MSG_POLL, "POLL", CPNS_CARRY_RECORD },
 };
 
 /* Indexed by type: looked up for every record. */
 static const MsgTypeInfo *
 msg_type_info (guint64 type)
 {
-  static const MsgTypeInfo *by_type[CPNS_MSG_DATA + 1];
+  static const MsgTypeInfo *by_type[CPNS_MSG_TYPE_MAX];
   static gsize ready;
 
   if (g_once_init_enter (&ready))
@@ -320,6 +323,10 @@ static const FieldSpec error_fields[] = {
   F (2, "reason", FIELD_TEXT, TRUE, 0, 256, error.reason),
   { 0 }
 };
+static const FieldSpec ack_fields[] = {
+  F (1, "acknowledged type", FIELD_UINT, TRUE, 1, CPNS_MSG_TYPE_MAX - 1, ack.type),
+  { 0 }
+};
 static const FieldSpec key_request_fields[] = {
   F (1, "user ID", FIELD_TEXT, TRUE, 1, CPNS_USER_ID_MAX, key_request.user_id),
   F (2, "subject entity", FIELD_ID, FALSE, 1, CPNS_ID_MAX, key_request.subject),
@@ -401,6 +408,7 @@ body_schema (guint64 type)
     case CPNS_MSG_HS_RESP: return hs_resp_fields;
     case CPNS_MSG_HS_FINISH: return empty_fields;
     case CPNS_MSG_ERROR: return error_fields;
+    case CPNS_MSG_ACK: return ack_fields;
     case CPNS_MSG_KEY_REQUEST: return key_request_fields;
     case CPNS_MSG_KEY_CHALLENGE: return key_challenge_fields;
     case CPNS_MSG_KEY_PROOF: return key_proof_fields;
@@ -410,10 +418,12 @@ body_schema (guint64 type)
     case CPNS_MSG_LOCAL_KEY_REQUEST: return pne_ref_fields;
     case CPNS_MSG_LOCAL_KEY_DELIVERY: return local_key_delivery_fields;
     case CPNS_MSG_EUKEY_TK_DELIVERY: return eukey_tk_delivery_fields;
+    case CPNS_MSG_PNE_RELEASE: return pne_ref_fields;
     case CPNS_MSG_PNE_ANNOUNCE: return pne_announce_fields;
     case CPNS_MSG_PATH_SELECT: return path_select_fields;
     case CPNS_MSG_CREDENTIAL_INSTALL: return credential_install_fields;
     case CPNS_MSG_DATA: return data_fields;
+    case CPNS_MSG_POLL: return empty_fields;
     }
   return NULL;
 }

@@ -18,6 +18,7 @@ G_BEGIN_DECLS
 #define CPNS_SESSION_ID_LEN     8
 #define CPNS_KID_MAX            32
 #define CPNS_MAX_BODY           65536 /* largest encoded body */
+#define CPNS_MSG_TYPE_MAX       64    /* message types are below this */
 #define CPNS_MAX_MESSAGE        (CPNS_MAX_BODY + 512)
 
 typedef enum {
@@ -25,6 +26,7 @@ typedef enum {
   CPNS_MSG_HS_RESP = 2,
   CPNS_MSG_HS_FINISH = 3,
   CPNS_MSG_ERROR = 4,
+  CPNS_MSG_ACK = 5,
   CPNS_MSG_KEY_REQUEST = 16,
   CPNS_MSG_KEY_CHALLENGE = 17,
   CPNS_MSG_KEY_PROOF = 18,
@@ -34,10 +36,12 @@ typedef enum {
   CPNS_MSG_LOCAL_KEY_REQUEST = 22,
   CPNS_MSG_LOCAL_KEY_DELIVERY = 23,
   CPNS_MSG_EUKEY_TK_DELIVERY = 24,
+  CPNS_MSG_PNE_RELEASE = 25,
   CPNS_MSG_PNE_ANNOUNCE = 32,
   CPNS_MSG_PATH_SELECT = 33,
   CPNS_MSG_CREDENTIAL_INSTALL = 34,
   CPNS_MSG_DATA = 48,
+  CPNS_MSG_POLL = 49,
 } CpnsMsgType;
 
 /* Where a message type may travel (docs/protocol.md, "Message policy"). */
@@ -86,6 +90,10 @@ typedef struct {
   guint64   code;
   CpnsBytes reason;
 } CpnsErrorBody;
+
+typedef struct {
+  guint64 type;   /* the message type acknowledged */
+} CpnsAck;
 
 typedef struct {
   CpnsBytes user_id, subject;
@@ -161,11 +169,12 @@ typedef struct {
     CpnsHsInit            hs_init;
     CpnsHsResp            hs_resp;
     CpnsErrorBody         error;
+    CpnsAck               ack;
     CpnsKeyRequest        key_request;
     CpnsKeyChallenge      key_challenge;
     CpnsKeyProof          key_proof;
     CpnsKeyDelivery       key_delivery;
-    CpnsPneRef            pne_ref;          /* TK_REQUEST, LOCAL_KEY_REQUEST */
+    CpnsPneRef            pne_ref;  /* TK_REQUEST, LOCAL_KEY_REQUEST, PNE_RELEASE */
     CpnsTkDelivery        tk_delivery;
     CpnsLocalKeyDelivery  local_key_delivery;
     CpnsEukeyTkDelivery   eukey_tk_delivery;
