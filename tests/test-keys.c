@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cpns-error.h"
+#include "cpns-key-client.h"
 #include "cpns-keystore.h"
 #include "cpns-srp.h"
 #include "cpns-wrap.h"
@@ -206,6 +207,139 @@ test_wraps (void)
     }
 }
 
+/* ---- the entity side of a Key Request, against a server made of parts ---- */
+
+typedef struct {
+  Account        account;
+  CpnsSrpServer *srp;
+  guint8         eukey[32];
+} TestServer;
+
+static gsize
+server_reply (TestServer *ts, const guint8 *in, gsize len, guint8 *out, gsize cap,
+              guint64 status_override)
+{
+  CpnsPlainMessage msg;
+  CpnsHeader hdr = { .version = 1 };
+  CpnsBody body = { 0 };
+  guint8 b[CPNS_SRP_PUBLIC_LEN], m2[32], wrapped[CPNS_WRAPPED_KEY_MAX];
+  gsize b_len;
+
+  g_assert_true (cpns_plain_decode (in, len, &msg, NULL));
+  hdr.txid = msg.hdr.txid;
+  g_strlcpy (hdr.src, "cpns-server", sizeof hdr.src);
+  g_strlcpy (hdr.dst, msg.hdr.src, sizeof hdr.dst);
+  if (msg.hdr.type == CPNS_MSG_KEY_REQUEST)
+    {
+      g_autofree char *user = g_strndup ((const char *) msg.body.key_request.user_id.data,
+                                         msg.body.key_request.user_id.len);
+      ts->srp = cpns_srp_server_new (user, ts->account.salt, sizeof ts->account.salt,
+                                     ts->account.verifier, ts->account.verifier_len, NULL);
+      g_assert_true (cpns_srp_server_challenge (ts->srp, b, &b_len, NULL));
+      hdr.type = CPNS_MSG_KEY_CHALLENGE;
+      body.present = 0x1e;
+      body.key_challenge.group = 1;
+      body.key_challenge.salt = CPNS_BYTES (ts->account.salt, sizeof ts->account.salt);
+      body.key_challenge.iterations = ITERATIONS;
+      body.key_challenge.server_public = CPNS_BYTES (b, b_len);
+    }
+  else
+    {
+      const CpnsKeyProof *p = &msg.body.key_proof;
+      hdr.type = CPNS_MSG_KEY_DELIVERY;
+      body.present = 0x2;
+      body.key_delivery.status = CPNS_KEY_STATUS_AUTH_FAILED;
+      if (cpns_srp_server_verify (ts->srp, p->client_public.data, p->client_public.len,
+                                  p->client_proof.data, p->client_proof.len, m2, NULL))
+        {
+          const guint8 *k;
+          gsize k_len, w_len;
+          CpnsWrapBinding binding = { "cpns-server", "gw-1", "alice",
+                                      (const guint8 *) "kid-9", 5 };
+          k = cpns_srp_server_get_key (ts->srp, &k_len);
+          w_len = cpns_wrap_seal (CPNS_WRAP_EUKEY_SRP, k, k_len, &binding, ts->eukey, 32,
+                                  wrapped, sizeof wrapped, NULL);
+          body.present = 0x1e;
+          body.key_delivery.status = status_override;
+          body.key_delivery.server_proof = CPNS_BYTES (m2, sizeof m2);
+          body.key_delivery.kid = CPNS_BYTES ("kid-9", 5);
+          body.key_delivery.wrapped_key = CPNS_BYTES (wrapped, w_len);
+          if (status_override != 0)
+            body.present = 0x2;
+        }
+      g_clear_pointer (&ts->srp, cpns_srp_server_free);
+    }
+  return cpns_plain_encode (&hdr, &body, NULL, 0, out, cap, NULL);
+}
+
+static gboolean
+run_key_client (TestServer *ts, const char *password, guint64 status, CpnsKeyClient **out,
+                GError **error)
+{
+  g_autoptr(CpnsKeyClient) c = cpns_key_client_new ("gw-1", "cpns-server", NULL, "alice",
+                                                    (const guint8 *) password,
+                                                    strlen (password), error);
+  guint8 a[2048], b[2048];
+  gsize la, lb;
+
+  la = cpns_key_client_request (c, a, sizeof a, error);
+  lb = server_reply (ts, a, la, b, sizeof b, status);
+  la = cpns_key_client_answer (c, b, lb, a, sizeof a, error);
+  if (la == 0)
+    return FALSE;
+  lb = server_reply (ts, a, la, b, sizeof b, status);
+  if (!cpns_key_client_accept (c, b, lb, error))
+    return FALSE;
+  *out = g_steal_pointer (&c);
+  return TRUE;
+}
+
+static void
+test_key_client (void)
+{
+  TestServer ts = { 0 };
+  g_autoptr(CpnsKeyClient) c = NULL;
+  g_autoptr(GError) error = NULL;
+  const guint8 *kid;
+  gsize kid_len;
+
+  account_init (&ts.account, "alice", "s3cret");
+  cpns_random (ts.eukey, sizeof ts.eukey, NULL);
+  g_assert_true (run_key_client (&ts, "s3cret", 0, &c, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (cpns_key_client_get_key (c)->data, 32, ts.eukey, 32);
+  kid = cpns_key_client_get_kid (c, &kid_len);
+  g_assert_cmpmem (kid, kid_len, "kid-9", 5);
+  g_clear_pointer (&c, cpns_key_client_free);
+
+  /* A Key Delivery without EUKey. */
+  g_assert_false (run_key_client (&ts, "wrong", 0, &c, &error));
+  g_assert_error (error, CPNS_ERROR, CPNS_ERROR_AUTH_FAILED);
+  g_clear_error (&error);
+  g_assert_false (run_key_client (&ts, "s3cret", CPNS_KEY_STATUS_REFUSED, &c, &error));
+  g_assert_error (error, CPNS_ERROR, CPNS_ERROR_FORBIDDEN);
+  g_clear_error (&error);
+
+  /* A plain ERROR in place of the challenge. */
+  {
+    g_autoptr(CpnsKeyClient) c2 = cpns_key_client_new ("gw-1", "cpns-server", NULL, "alice",
+                                                       (const guint8 *) "x", 1, NULL);
+    CpnsHeader hdr = { .version = 1, .type = CPNS_MSG_ERROR };
+    CpnsBody body = { .present = 0x6 };
+    guint8 a[512], b[512];
+    gsize lb;
+
+    cpns_key_client_request (c2, a, sizeof a, NULL);
+    cpns_header_set_ids (&hdr, "cpns-server", "gw-1", NULL);
+    body.error.code = CPNS_ERROR_RATE_LIMITED;
+    body.error.reason = CPNS_STR ("slow down");
+    lb = cpns_plain_encode (&hdr, &body, NULL, 0, b, sizeof b, NULL);
+    g_assert_cmpuint (cpns_key_client_answer (c2, b, lb, a, sizeof a, &error), ==, 0);
+    g_assert_error (error, CPNS_ERROR, CPNS_ERROR_RATE_LIMITED);
+    g_assert_nonnull (strstr (error->message, "slow down"));
+  }
+}
+
 /* ---- keystore ---- */
 
 static CpnsKeyEntry *
@@ -354,6 +488,7 @@ main (int argc, char **argv)
   g_test_add_func ("/keys/srp/wrong-password", test_srp_wrong_password);
   g_test_add_func ("/keys/srp/bad-values", test_srp_bad_values);
   g_test_add_func ("/keys/wraps", test_wraps);
+  g_test_add_func ("/keys/key-client", test_key_client);
   g_test_add_func ("/keys/keystore", test_keystore);
   return g_test_run ();
 }
