@@ -467,6 +467,20 @@ test_keystore (void)
     g_assert_null (cpns_keystore_lookup (ks, "bad"));
   }
 
+  /* A write interrupted by a crash leaves a temporary file; the next open
+   * removes it and reads the intact keystore. */
+  {
+    g_autofree char *leftover = g_strconcat (path, ".tmp-AbC123", NULL);
+    g_autoptr(CpnsKeystore) ks = NULL;
+    g_clear_error (&error);
+    g_assert_true (g_file_set_contents_full (leftover, "partial", 7,
+                                             G_FILE_SET_CONTENTS_NONE, 0600, NULL));
+    ks = cpns_keystore_open (path, kek, FALSE, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (cpns_keystore_lookup (ks, "local:pne-1"));
+    g_assert_false (g_file_test (leftover, G_FILE_TEST_EXISTS));
+  }
+
   /* No temporary files are left behind. */
   {
     g_autoptr(GDir) d = g_dir_open (state, 0, NULL);

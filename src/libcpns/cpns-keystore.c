@@ -451,6 +451,26 @@ decode_entries (CpnsKeystore *ks, const guint8 *data, gsize len, GError **error)
   return cpns_cbor_reader_end (&r, "keystore", error);
 }
 
+/* A kill at the wrong moment can leave a temporary file of ours behind:
+ * the real file is still intact, so the leftover only needs removing. */
+static void
+remove_leftovers (const char *path)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *prefix = g_strconcat (base, ".tmp-", NULL);
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_prefix (name, prefix) && strlen (name) == strlen (prefix) + 6)
+      {
+        g_autofree char *leftover = g_build_filename (dir, name, NULL);
+        if (unlink (leftover) == 0)
+          g_debug ("removed unfinished keystore write %s", leftover);
+      }
+}
+
 /* ---- public API ---- */
 
 CpnsKeystore *
@@ -470,6 +490,7 @@ cpns_keystore_open (const char *path, const char *kek_path, gboolean create_kek,
   if (!check_private_dir (dir, error) ||
       !load_kek (kek_path, create_kek, ks->kek, error))
     return NULL;
+  remove_leftovers (path);
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
     return g_steal_pointer (&ks);
 
