@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+
+/* pngwd: the PN Gateway daemon.  Until the D-Bus API and agents arrive,
+ * enrolment can be started from the command line. */
+
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cpns-crypto.h"
+#include "gw-daemon.h"
+#include "gw-error.h"
+
+typedef struct {
+  GMainLoop *loop;
+  int        status;
+} Main;
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  Main *m = user_data;
+
+  g_message ("shutting down");
+  g_main_loop_quit (m->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+/* The first line of @path, or of the terminal with echo off. */
+static CpnsSecret *
+read_password (const char *path, GError **error)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  char *nl;
+  CpnsSecret *secret;
+
+  if (path != NULL)
+    {
+      if (!g_file_get_contents (path, &data, &len, error))
+        return NULL;
+    }
+  else if (isatty (STDIN_FILENO))
+    {
+      struct termios old, noecho;
+      char buf[512];
+
+      fprintf (stderr, "Password: ");
+      fflush (stderr);
+      tcgetattr (STDIN_FILENO, &old);
+      noecho = old;
+      noecho.c_lflag &= ~ECHO;
+      tcsetattr (STDIN_FILENO, TCSAFLUSH, &noecho);
+      if (fgets (buf, sizeof buf, stdin) == NULL)
+        buf[0] = '\0';
+      tcsetattr (STDIN_FILENO, TCSAFLUSH, &old);
+      fprintf (stderr, "\n");
+      data = g_strdup (buf);
+      len = strlen (buf);
+      cpns_wipe (buf, sizeof buf);
+    }
+  else
+    {
+      g_set_error (error, GW_ERROR, GW_ERROR_FAILED,
+                   "no terminal to ask for the password: use --password-file");
+      return NULL;
+    }
+  nl = memchr (data, '\n', len);
+  secret = cpns_secret_new ((const guint8 *) data, nl != NULL ? (gsize) (nl - data) : len);
+  cpns_wipe (data, len);
+  if (secret->len == 0)
+    {
+      cpns_secret_free (secret);
+      g_set_error (error, GW_ERROR, GW_ERROR_FAILED, "the password is empty");
+      return NULL;
+    }
+  return secret;
+}
+
+static void
+on_enrolled (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!gw_daemon_enroll_finish (GW_DAEMON (source), result, &error))
+    g_warning ("enrolment failed: %s", error->message);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *config_path = NULL;
+  g_autofree char *enroll_user = NULL;
+  g_autofree char *password_file = NULL;
+  gboolean version = FALSE;
+  GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+      "Configuration file (default " GW_CONFIG_DEFAULT_PATH ")", "FILE" },
+    { "enroll", 0, 0, G_OPTION_ARG_STRING, &enroll_user,
+      "Enrol the gateway for this User ID once started", "USER" },
+    { "password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file,
+      "Read the password for --enroll from the first line of FILE", "FILE" },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new ("- PN Gateway daemon");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GwConfig) config = NULL;
+  g_autoptr(GwDaemon) daemon = NULL;
+  g_autoptr(CpnsSecret) password = NULL;
+  Main m = { 0 };
+
+  setlocale (LC_ALL, "");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    {
+      g_printerr ("pngwd: %s\n", error->message);
+      return 2;
+    }
+  if (version)
+    {
+      g_print ("pngwd %s\n", PNGW_VERSION);
+      return 0;
+    }
+  if (argc > 1)
+    {
+      g_printerr ("pngwd: unexpected argument '%s'\n", argv[1]);
+      return 2;
+    }
+  if (password_file != NULL && enroll_user == NULL)
+    {
+      g_printerr ("pngwd: --password-file needs --enroll\n");
+      return 2;
+    }
+
+  config = gw_config_load (config_path != NULL ? config_path : GW_CONFIG_DEFAULT_PATH,
+                           config_path == NULL, &error);
+  if (config == NULL)
+    {
+      g_printerr ("pngwd: %s\n", error->message);
+      return 1;
+    }
+  if (enroll_user != NULL)
+    {
+      password = read_password (password_file, &error);
+      if (password == NULL)
+        {
+          g_printerr ("pngwd: %s\n", error->message);
+          return 1;
+        }
+    }
+
+  daemon = gw_daemon_new (g_steal_pointer (&config), &error);
+  if (daemon == NULL || !gw_daemon_start (daemon, &error))
+    {
+      g_printerr ("pngwd: %s\n", error->message);
+      return 1;
+    }
+  if (enroll_user != NULL)
+    {
+      gw_daemon_enroll_async (daemon, enroll_user, password->data, password->len, NULL,
+                              on_enrolled, NULL);
+      g_clear_pointer (&password, cpns_secret_free);
+    }
+
+  m.loop = g_main_loop_new (NULL, FALSE);
+  g_unix_signal_add (SIGTERM, on_signal, &m);
+  g_unix_signal_add (SIGINT, on_signal, &m);
+  g_main_loop_run (m.loop);
+
+  gw_daemon_stop (daemon);
+  g_clear_object (&daemon);
+  g_main_loop_unref (m.loop);
+  return m.status;
+}
