@@ -358,6 +358,25 @@ test_encoder_refuses_invalid (void)
   g_assert_error (error, CPNS_ERROR, CPNS_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
 
+  /* KEY_DELIVERY carries its key exactly when the status is 0. */
+  {
+    CpnsHeader kd_hdr = header (CPNS_MSG_KEY_DELIVERY);
+    CpnsBody kd = { .present = 0x2 | 0x10 };
+    g_clear_error (&error);
+    kd.key_delivery.status = CPNS_KEY_STATUS_AUTH_FAILED;
+    kd.key_delivery.wrapped_key = CPNS_STR ("stray");
+    g_assert_cmpuint (cpns_plain_encode (&kd_hdr, &kd, NULL, 0, buf, sizeof buf, &error),
+                      ==, 0);
+    g_assert_error (error, CPNS_ERROR, CPNS_ERROR_MALFORMED);
+    g_clear_error (&error);
+    kd.present = 0x2;
+    kd.key_delivery.status = CPNS_KEY_STATUS_OK;
+    g_assert_cmpuint (cpns_plain_encode (&kd_hdr, &kd, NULL, 0, buf, sizeof buf, &error),
+                      ==, 0);
+    g_assert_error (error, CPNS_ERROR, CPNS_ERROR_MALFORMED);
+    g_clear_error (&error);
+  }
+
   /* Does not fit. */
   body.present = 0x1e;
   g_assert_cmpuint (cpns_plain_encode (&hdr, &body, NULL, 0, buf, 20, &error), ==, 0);

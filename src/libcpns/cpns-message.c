@@ -498,6 +498,27 @@ check_field (const FieldSpec *f, const CpnsBody *body, guint64 type, GError **er
   return TRUE;
 }
 
+/* Rules that tie fields together, beyond what one field's schema says. */
+static gboolean
+check_body_rules (guint64 type, const CpnsBody *body, GError **error)
+{
+  if (type == CPNS_MSG_KEY_DELIVERY)
+    {
+      guint32 key_fields = body->present & (1u << 2 | 1u << 3 | 1u << 4);
+      gboolean ok = body->key_delivery.status == CPNS_KEY_STATUS_OK;
+
+      if (ok ? key_fields != (1u << 2 | 1u << 3 | 1u << 4) : key_fields != 0)
+        {
+          g_set_error (error, CPNS_ERROR, CPNS_ERROR_MALFORMED,
+                       "KEY_DELIVERY: server proof, key ID and wrapped key must be "
+                       "present exactly when the status is 0 (status %" G_GUINT64_FORMAT
+                       ")", body->key_delivery.status);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 gboolean
 cpns_body_write (CpnsCborWriter *w, guint64 type, const CpnsBody *body,
                  GError **error)
@@ -528,6 +549,8 @@ cpns_body_write (CpnsCborWriter *w, guint64 type, const CpnsBody *body,
         return FALSE;
       count++;
     }
+  if (!check_body_rules (type, body, error))
+    return FALSE;
 
   cpns_cbor_put_map (w, count);
   for (const FieldSpec *f = schema; f->name != NULL; f++)
@@ -688,7 +711,7 @@ cpns_body_read (CpnsCborReader *r, guint64 type, CpnsBody *body, GError **error)
                      "%s: required key %u (%s) is missing", tname, f->key, f->name);
         return FALSE;
       }
-  return TRUE;
+  return check_body_rules (type, body, error);
 }
 
 gboolean

@@ -640,7 +640,13 @@ cpns_session_open (CpnsSession *s, const guint8 *record, gsize len, CpnsHeader *
       return FALSE;
     }
 
-  /* Then the window, then the tag. */
+  /* Then lifetime and window, then the tag. */
+  if (s->expires_at != 0 && g_get_monotonic_time () >= s->expires_at)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_REKEY_NEEDED,
+                   "session with %s has reached its lifetime", s->peer_id);
+      return FALSE;
+    }
   if (!check_window (s, hdr->seq, error))
     return FALSE;
 
