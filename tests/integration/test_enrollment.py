@@ -17,6 +17,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import TestCA, Server, Gateway, binary, read_keystore  # noqa: E402
 
 ENROLLED = r"state: enrolled"
+# Logged when an enrolment completes; "state: enrolled" is also logged at
+# start-up by a gateway that already has a key.
+ENROLMENT_DONE = r"enrolled as \S+ for user"
 SESSION = r"secure session (\d+) with cpns-server established"
 
 
@@ -81,7 +84,7 @@ class EnrollmentTest(unittest.TestCase):
         self.assertIsNone(self.server.eukey(gw.entity_id))
         gw.stop()
         gw.start(enroll="alice", password="correct horse")
-        gw.process.wait_for(ENROLLED)
+        gw.process.wait_for(ENROLMENT_DONE)
         self.assert_keys_match(gw, "alice")
 
     def test_unknown_user_looks_the_same(self):
@@ -149,7 +152,7 @@ class EnrollmentTest(unittest.TestCase):
         print(f"kill -9 outcomes: {outcomes}", file=sys.stderr)
         # The gateway still works with whatever it kept, after re-enrolling.
         gw.start(enroll="alice", password="correct horse")
-        gw.process.wait_for(ENROLLED)
+        gw.process.wait_for(ENROLMENT_DONE)
         gw.process.wait_for(SESSION)
         self.assert_keys_match(gw, "alice")
 
