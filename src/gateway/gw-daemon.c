@@ -333,6 +333,92 @@ gw_daemon_enroll_finish (GwDaemon *self, GAsyncResult *result, GError **error)
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
+/* ---- forgetting ---- */
+
+static void
+on_released (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GwDaemon *self = g_task_get_source_object (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) reply = NULL;
+  guint64 type = 0;
+
+  reply = gw_server_link_request_finish (GW_SERVER_LINK (source), result, &type, &error);
+  if (error != NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  if (type != CPNS_MSG_ACK)
+    {
+      g_task_return_new_error (task, GW_ERROR, GW_ERROR_SERVER_REFUSED,
+                               "the server did not acknowledge the release");
+      return;
+    }
+  gw_server_link_set_psk (self->link, NULL);
+  cpns_keystore_remove (self->keystore, EUKEY_ENTRY);
+  if (!cpns_keystore_save (self->keystore, &error))
+    {
+      g_task_return_new_error (task, GW_ERROR, GW_ERROR_KEYSTORE, "%s", error->message);
+      return;
+    }
+  g_message ("released by the server; the gateway's key is deleted");
+  set_state (self, GW_STATE_UNENROLLED, NULL);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+gw_daemon_forget_async (GwDaemon *self, GCancellable *cancellable,
+                        GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  CpnsBody body = { .present = 1u << 1 };
+  guint8 buf[128];
+  gsize len;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_task_set_source_tag (task, gw_daemon_forget_async);
+  if (self->keystore == NULL || cpns_keystore_lookup (self->keystore, EUKEY_ENTRY) == NULL)
+    {
+      g_task_return_new_error (task, GW_ERROR, GW_ERROR_NOT_ENROLLED,
+                               "the gateway has no key to forget");
+      return;
+    }
+  if (self->enrollment != NULL)
+    {
+      g_task_return_new_error (task, GW_ERROR, GW_ERROR_BUSY,
+                               "an enrolment is running");
+      return;
+    }
+  body.pne_ref.pne = CPNS_STR (self->config->entity_id);
+  len = cpns_body_encode (CPNS_MSG_PNE_RELEASE, &body, buf, sizeof buf, &error);
+  if (len == 0)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  bytes = g_bytes_new (buf, len);
+  gw_server_link_request_async (self->link, CPNS_MSG_PNE_RELEASE, bytes, TRUE, cancellable,
+                                on_released, g_steal_pointer (&task));
+}
+
+gboolean
+gw_daemon_forget_finish (GwDaemon *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+const char *
+gw_daemon_get_user_id (GwDaemon *self)
+{
+  const CpnsKeyEntry *e = self->keystore != NULL ?
+                          cpns_keystore_lookup (self->keystore, EUKEY_ENTRY) : NULL;
+
+  return e != NULL ? e->user_id : NULL;
+}
+
 /* ---- object ---- */
 
 GwDaemon *

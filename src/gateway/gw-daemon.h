@@ -36,7 +36,15 @@ void          gw_daemon_enroll_async   (GwDaemon *self, const char *user_id,
 gboolean      gw_daemon_enroll_finish  (GwDaemon *self, GAsyncResult *result,
                                         GError **error);
 
+/* Tells the server to release this gateway, then deletes its key. */
+void          gw_daemon_forget_async   (GwDaemon *self, GCancellable *cancellable,
+                                        GAsyncReadyCallback callback, gpointer user_data);
+gboolean      gw_daemon_forget_finish  (GwDaemon *self, GAsyncResult *result,
+                                        GError **error);
+
 GwState       gw_daemon_get_state      (GwDaemon *self);
+/* The User ID that owns the gateway's EUKey, or NULL. */
+const char   *gw_daemon_get_user_id    (GwDaemon *self);
 const char   *gw_daemon_get_last_error (GwDaemon *self);
 const GwConfig *gw_daemon_get_config   (GwDaemon *self);
 GwServerLink *gw_daemon_get_link       (GwDaemon *self);

@@ -18,6 +18,11 @@ typedef enum {
   GW_ERROR_BUSY,                /* an enrollment is already running */
   GW_ERROR_CANCELLED,
   GW_ERROR_KEYSTORE,
+  GW_ERROR_NO_AGENT,
+  GW_ERROR_INVALID_ARGUMENTS,
+  GW_ERROR_PERMISSION_DENIED,
+  GW_ERROR_NOT_FOUND,
+  GW_ERROR_ALREADY_EXISTS,
 } GwError;
 
 GQuark gw_error_quark (void);

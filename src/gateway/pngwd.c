@@ -13,6 +13,7 @@
 
 #include "cpns-crypto.h"
 #include "gw-daemon.h"
+#include "gw-dbus.h"
 #include "gw-error.h"
 
 typedef struct {
@@ -82,6 +83,16 @@ read_password (const char *path, GError **error)
 }
 
 static void
+on_name_lost (GwDbus *dbus, gpointer user_data)
+{
+  Main *m = user_data;
+
+  g_printerr ("pngwd: another pngwd owns %s on the bus\n", GW_DBUS_NAME);
+  m->status = 1;
+  g_main_loop_quit (m->loop);
+}
+
+static void
 on_enrolled (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GError) error = NULL;
@@ -111,6 +122,7 @@ main (int argc, char **argv)
   g_autoptr(GError) error = NULL;
   g_autoptr(GwConfig) config = NULL;
   g_autoptr(GwDaemon) daemon = NULL;
+  g_autoptr(GwDbus) dbus = NULL;
   g_autoptr(CpnsSecret) password = NULL;
   Main m = { 0 };
 
@@ -170,8 +182,12 @@ main (int argc, char **argv)
   m.loop = g_main_loop_new (NULL, FALSE);
   g_unix_signal_add (SIGTERM, on_signal, &m);
   g_unix_signal_add (SIGINT, on_signal, &m);
+  dbus = gw_dbus_new (daemon);
+  g_signal_connect (dbus, "name-lost", G_CALLBACK (on_name_lost), &m);
+  gw_dbus_start (dbus, G_BUS_TYPE_SYSTEM);
   g_main_loop_run (m.loop);
 
+  gw_dbus_stop (dbus);
   gw_daemon_stop (daemon);
   g_clear_object (&daemon);
   g_main_loop_unref (m.loop);

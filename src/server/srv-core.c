@@ -300,14 +300,14 @@ handle_record (SrvCore *core, const guint8 *data, gsize len)
   cpns_wipe (core->plain, plain_len);
   if (!ok)
     return srv_reply_from_error (core->self_id, hdr.src, hdr.txid, error);
-  if (answer.type == 0)
-    return srv_reply_new (204, NULL);
   s = srv_sessions_lookup (core->sessions, session_id);
-  if (s == NULL)
+  if (answer.type == 0 || s == NULL)
     reply = srv_reply_new (204, NULL);
   else
     reply = seal_reply (core, s, answer.type, hdr.txid, answer.encrypt || hdr.encrypted,
                         answer.body);
+  if (answer.end_sessions_of != NULL)
+    srv_sessions_end_entity (core->sessions, answer.end_sessions_of);
   srv_answer_clear (&answer);
   return reply;
 }

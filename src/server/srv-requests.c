@@ -14,6 +14,7 @@ void
 srv_answer_clear (SrvAnswer *answer)
 {
   g_clear_pointer (&answer->body, cpns_secret_free);
+  g_clear_pointer (&answer->end_sessions_of, g_free);
   answer->type = 0;
 }
 
@@ -183,9 +184,12 @@ pne_release (const SrvRequestContext *ctx, const char *entity_id, const char *us
       return FALSE;
     }
   g_message ("'%s' (user '%s') released '%s'", entity_id, user_id, pne);
-  srv_sessions_end_entity (ctx->sessions, pne);
   body.ack.type = CPNS_MSG_PNE_RELEASE;
-  return encode_answer (CPNS_MSG_ACK, FALSE, &body, answer, error);
+  if (!encode_answer (CPNS_MSG_ACK, FALSE, &body, answer, error))
+    return FALSE;
+  /* Only after the ACK is sealed: a gateway may release itself. */
+  answer->end_sessions_of = g_strdup (pne);
+  return TRUE;
 }
 
 static gboolean

@@ -31,6 +31,7 @@ typedef struct {
   guint64     type;     /* message type of the answer; 0: none (HTTP 204) */
   gboolean    encrypt;
   CpnsSecret *body;     /* encoded body; it may carry keys */
+  char       *end_sessions_of;  /* entity whose sessions end once answered */
 } SrvAnswer;
 
 void     srv_answer_clear (SrvAnswer *answer);
