@@ -100,6 +100,9 @@ gw_agent_manager_unregister (GwAgentManager *self, const char *sender, const cha
                    "no agent %s is registered by this connection", path);
       return FALSE;
     }
+  g_dbus_connection_call (self->connection, sender, path, "org.cpns.Agent1", "Release",
+                          NULL, NULL, G_DBUS_CALL_FLAGS_NO_AUTO_START, 1000, NULL, NULL,
+                          NULL);
   agent_free (l->data);
   self->agents = g_list_delete_link (self->agents, l);
   g_message ("agent %s %s unregistered", sender, path);

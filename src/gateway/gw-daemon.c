@@ -294,6 +294,12 @@ on_enrolled (GObject *source, GAsyncResult *result, gpointer user_data)
   g_task_return_boolean (task, TRUE);
 }
 
+static void
+on_enrollment_retrying (GwEnrollment *enrollment, const char *why, gpointer user_data)
+{
+  set_state (user_data, GW_STATE_ENROLLING, why);
+}
+
 void
 gw_daemon_enroll_async (GwDaemon *self, const char *user_id, const guint8 *password,
                         gsize password_len, GCancellable *cancellable,
@@ -323,6 +329,7 @@ gw_daemon_enroll_async (GwDaemon *self, const char *user_id, const guint8 *passw
   set_state (self, GW_STATE_ENROLLING, NULL);
   self->enrollment = gw_enrollment_new (self->upstream, self->config, NULL, user_id,
                                         password, password_len);
+  g_signal_connect (self->enrollment, "retrying", G_CALLBACK (on_enrollment_retrying), self);
   gw_enrollment_run_async (self->enrollment, cancellable, on_enrolled,
                            g_steal_pointer (&task));
 }

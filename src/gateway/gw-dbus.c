@@ -212,6 +212,10 @@ enroll_done (Call *c, const GError *error)
   GwDbus *self = c->self;
 
   self->enrolling = FALSE;
+  /* Clients see the new State before the signal that announces it. */
+  sync_properties (self);
+  if (self->gateway != NULL)
+    g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self->gateway));
   if (self->gateway != NULL)
     pngw_gateway1_emit_enrollment_finished (self->gateway, error == NULL,
                                             error != NULL ? error->message :

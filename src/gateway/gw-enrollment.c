@@ -24,6 +24,12 @@ struct _GwEnrollment {
   gulong         cancelled_id;
 };
 
+enum {
+  SIGNAL_RETRYING,
+  N_SIGNALS
+};
+static guint signals[N_SIGNALS];
+
 G_DEFINE_TYPE (GwEnrollment, gw_enrollment, G_TYPE_OBJECT)
 
 static void attempt (GwEnrollment *self);
@@ -62,8 +68,11 @@ failed (GwEnrollment *self, GError *error)
   if (g_error_matches (error, GW_UPSTREAM_ERROR, GW_UPSTREAM_ERROR_UNREACHABLE))
     {
       guint delay = gw_backoff_next (&self->backoff);
-      g_message ("enrolment: CPNS Server unreachable (%s); trying again in %.1f s",
-                 error->message, delay / 1000.0);
+      g_autofree char *why = g_strdup_printf ("CPNS Server unreachable (%s); trying "
+                                              "again in %.1f s", error->message,
+                                              delay / 1000.0);
+      g_message ("enrolment: %s", why);
+      g_signal_emit (self, signals[SIGNAL_RETRYING], 0, why);
       g_error_free (error);
       g_clear_pointer (&self->client, cpns_key_client_free);
       self->retry_source = g_timeout_add (delay, retry_cb, self);
@@ -291,6 +300,10 @@ gw_enrollment_class_init (GwEnrollmentClass *klass)
 {
   G_OBJECT_CLASS (klass)->dispose = gw_enrollment_dispose;
   G_OBJECT_CLASS (klass)->finalize = gw_enrollment_finalize;
+  /* Transport trouble that will be retried: (a message for a person). */
+  signals[SIGNAL_RETRYING] = g_signal_new ("retrying", G_TYPE_FROM_CLASS (klass),
+                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                           G_TYPE_NONE, 1, G_TYPE_STRING);
 }
 
 static void

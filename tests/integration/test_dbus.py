@@ -6,6 +6,7 @@ agents that answer, decline, answer wrongly or vanish, no agent at all, and
 a caller that is not permitted.  Needs CPNS_SERVER, CPNS_ADMIN, PNGWD and
 DBUS_INTERFACE_XML."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -247,6 +248,38 @@ class DBusTest(unittest.TestCase):
         self.assertEqual(self.prop("State"), "unenrolled")
         self.assertIsNone(self.server.eukey("gw-dbus")[0])
         self.assertNotIn("eukey", self.gw.keystore())
+
+    def pngwctl(self, *args):
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.address)
+        return subprocess.run([os.environ["PNGWCTL"], *args], capture_output=True,
+                              text=True, env=env, timeout=120)
+
+    def test_pngwctl(self):
+        r = self.pngwctl("status", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        status = json.loads(r.stdout)
+        self.assertEqual(status["EntityId"], "gw-dbus")
+        self.assertEqual(status["State"], "unenrolled")
+        pw = os.path.join(self.dir, "pw")
+        with open(pw, "w") as f:
+            f.write("correct horse\n")
+        r = self.pngwctl("enroll", "--user", "alice", "--password-file", pw)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        status = json.loads(self.pngwctl("status", "--json").stdout)
+        self.assertEqual(status["State"], "enrolled")
+        self.assertEqual(status["UserId"], "alice")
+        # A wrong password: exit 1, the reason, and the key left alone.
+        with open(pw, "w") as f:
+            f.write("wrong horse\n")
+        r = self.pngwctl("enroll", "--user", "alice", "--password-file", pw)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("did not accept", r.stdout + r.stderr)
+        self.assertEqual(json.loads(self.pngwctl("status", "--json").stdout)["State"],
+                         "enrolled")
+        self.assertEqual(json.loads(self.pngwctl("pne", "list", "--json").stdout), [])
+        self.assertEqual(self.pngwctl("frobnicate").returncode, 2)
+        self.gw.stop()
+        self.assertEqual(self.pngwctl("status").returncode, 3)
 
     def test_not_permitted(self):
         script = ("from gi.repository import Gio, GLib\n"
