@@ -14,7 +14,8 @@ import time
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
-from harness import TestCA, Server, Gateway  # noqa: E402
+from harness import TestCA, Server, Gateway, PrivateBus  # noqa: E402
+import subprocess  # noqa: E402
 
 
 def say(text):
@@ -42,8 +43,9 @@ def main():
     os.environ.setdefault("CPNS_SERVER", os.path.join(build, "src/server/cpns-server"))
     os.environ.setdefault("CPNS_ADMIN", os.path.join(build, "src/server/cpns-admin"))
     os.environ.setdefault("PNGWD", os.path.join(build, "src/gateway/pngwd"))
+    pngwctl = os.environ.get("PNGWCTL", os.path.join(build, "src/ctl/pngwctl"))
     work = tempfile.mkdtemp(prefix="pngw-demo-")
-    server = gw = None
+    server = gw = bus = None
     try:
         say("pngw demo: a PN Gateway enrols with a CPNS Server and keeps a secure "
             "session with it.\nEverything runs for real on this machine: HTTPS on "
@@ -61,15 +63,35 @@ def main():
         for line in server.admin("user", "list").stdout.splitlines():
             say(f"   admin | {line}")
 
-        step("2. The user enrols the gateway with User ID and password; with its new\n"
-             "   EUKey the gateway opens a secure session")
+        step("2. pngwd starts and offers its D-Bus API")
+        bus = PrivateBus(work).start()
+        say(f"   a private dbus-daemon stands in for the system bus ({bus.address})")
         gw = Gateway(work, server, "gw-demo-0001")
-        gw.start(enroll="demo@example.org", password="correct horse battery staple")
-        say("   pngwd --enroll demo@example.org  (password read from a file, "
-            "not from the command line)")
-        shown = follow(gw.process, r"secure session 1 with", 0)
+        gw.start()
+        shown = follow(gw.process, r"D-Bus API ready", 0)
 
-        step("3. Both sides now hold the same key")
+        step("3. The user enrols the gateway with pngwctl, which acts as the agent\n"
+             "   that pngwd asks for User ID and password; with its new EUKey the\n"
+             "   gateway opens a secure session")
+        pw = os.path.join(work, "password")
+        with open(pw, "w") as f:
+            f.write("correct horse battery staple\n")
+        os.chmod(pw, 0o600)
+        say("   $ pngwctl enroll --user demo@example.org --password-file FILE")
+        r = subprocess.run([pngwctl, "enroll", "--user", "demo@example.org",
+                            "--password-file", pw], capture_output=True, text=True,
+                           timeout=120)
+        for line in (r.stdout + r.stderr).splitlines():
+            say(f"   pngwctl | {line}")
+        if r.returncode != 0:
+            raise SystemExit("pngwctl enroll failed")
+        shown = follow(gw.process, r"secure session 1 with", shown)
+        say("   $ pngwctl status")
+        for line in subprocess.run([pngwctl, "status"], capture_output=True, text=True,
+                                   timeout=30).stdout.splitlines():
+            say(f"   pngwctl | {line}")
+
+        step("4. Both sides now hold the same key")
         key, kid, owner = server.eukey(gw.entity_id)
         entry = gw.keystore()["eukey"]
         say(f"   server database: entity {gw.entity_id}, owner {owner}, key ID "
@@ -79,7 +101,7 @@ def main():
         say("   the two EUKeys are " + ("identical" if entry[6] == key else "DIFFERENT")
             + " (32 bytes; not printed)")
 
-        step("4. The server restarts; the gateway notices and reconnects by itself")
+        step("5. The server restarts; the gateway notices and reconnects by itself")
         server.stop()
         say("   cpns-server stopped")
         shown = follow(gw.process, r"unreachable|not available", shown)
@@ -88,21 +110,29 @@ def main():
         say("   cpns-server started again (sessions are not kept across restarts)")
         shown = follow(gw.process, r"secure session 2 with", shown)
 
-        step("5. A wrong password gets a Key Delivery without EUKey")
-        bad = Gateway(work, server, "gw-demo-0002")
-        bad.start(enroll="demo@example.org", password="wrong password")
-        follow(bad.process, r"state: failed", 0)
-        bad.stop()
+        step("6. A wrong password gets a Key Delivery without EUKey")
+        with open(pw, "w") as f:
+            f.write("wrong password\n")
+        say("   $ pngwctl enroll --user demo@example.org --password-file FILE   "
+            "(wrong password)")
+        r = subprocess.run([pngwctl, "enroll", "--user", "demo@example.org",
+                            "--password-file", pw], capture_output=True, text=True,
+                           timeout=120)
+        for line in (r.stdout + r.stderr).splitlines():
+            say(f"   pngwctl | {line}")
+        say(f"   pngwctl exited with {r.returncode}; the gateway keeps its current key")
 
-        say("\nDone: enrolment over HTTPS with SRP-6a, keys on both sides, a secure "
-            "session,\nre-established after a server restart, and a wrong password "
-            "refused.")
+        say("\nDone: enrolment through pngwctl and D-Bus, over HTTPS with SRP-6a, keys on "
+            "both sides,\na secure session re-established after a server restart, and "
+            "a wrong password refused.")
         return 0
     finally:
         if gw:
             gw.stop()
         if server:
             server.stop()
+        if bus:
+            bus.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -53,7 +53,6 @@ typedef struct {
   /* ctl_call_with_agent */
   GCancellable   *cancellable;
   GError         *call_error;
-  gboolean        call_done;
 } Agent;
 
 static void start_request (Agent *agent);
@@ -204,7 +203,8 @@ prompt (Agent *agent, Asking asking)
 
   agent->asking = asking;
   wipe_line (agent);
-  if (asking == ASKING_PASSWORD && !agent->echo_off && tcgetattr (agent->tty, &agent->saved) == 0)
+  if (asking == ASKING_PASSWORD && !agent->echo_off &&
+      tcgetattr (agent->tty, &agent->saved) == 0)
     {
       quiet = agent->saved;
       quiet.c_lflag &= ~(tcflag_t) ECHO;
@@ -539,10 +539,11 @@ static void
 on_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Agent *agent = user_data;
-  g_autoptr(GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result,
-                                                        &agent->call_error);
+  GVariant *reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result,
+                                              &agent->call_error);
 
-  agent->call_done = TRUE;
+  /* The methods called here return nothing. */
+  g_clear_pointer (&reply, g_variant_unref);
   g_main_loop_quit (agent->loop);
 }
 
@@ -561,10 +562,9 @@ ctl_call_with_agent (Ctl *ctl, GDBusProxy *proxy, const char *method, GError **e
   agent.cancellable = g_cancellable_new ();
   g_dbus_proxy_call (proxy, method, NULL, G_DBUS_CALL_FLAGS_NONE, CTL_LONG_TIMEOUT_MS,
                      agent.cancellable, on_call_done, &agent);
-  /* Only the call's reply ends the loop, so that its callback never
-   * outlives @agent. */
-  while (!agent.call_done)
-    run_loop (&agent);
+  /* Only the call's reply ends the loop (Ctrl+C cancels the call), so
+   * that its callback never outlives @agent. */
+  run_loop (&agent);
   ok = agent.call_error == NULL;
   if (!ok)
     {

@@ -36,40 +36,43 @@ typedef struct {
   GDBusObjectManager *objects;        /* the PNE objects, once asked for */
 } Ctl;
 
-/* ctl-connect.c */
-int                 ctl_connect        (Ctl *ctl);
-int                 ctl_connect_objects (Ctl *ctl);
-GDBusProxy         *ctl_find_pne       (Ctl *ctl, const char *id, GError **error);
-GList              *ctl_list_pnes      (Ctl *ctl);
-void                ctl_clear          (Ctl *ctl);
+/* ctl-connect.c: the bus, the gateway proxy and the PNE objects.  The
+ * functions returning int print what went wrong and return the exit
+ * status. */
+int          ctl_connect          (Ctl *ctl);
+int          ctl_connect_objects  (Ctl *ctl);
+GList       *ctl_list_pnes        (Ctl *ctl);
+GDBusProxy  *ctl_find_pne         (Ctl *ctl, const char *id, GError **error);
+void         ctl_clear            (Ctl *ctl);
 
 /* ctl-error.c */
-int                 ctl_error_status   (const GError *error);
-char               *ctl_error_message  (const GError *error);
-int                 ctl_report         (const char *context, const GError *error);
-int                 ctl_usage_error    (const char *format, ...) G_GNUC_PRINTF (1, 2);
+int          ctl_error_status     (const GError *error);
+char        *ctl_error_message    (const GError *error);
+int          ctl_report           (const char *context, const GError *error);
+int          ctl_usage_error      (const char *format, ...) G_GNUC_PRINTF (1, 2);
 
-/* ctl-output.c */
-void                ctl_json_string     (GString *out, const char *s);
-void                ctl_json_value      (GString *out, GVariant *value);
-void                ctl_json_properties (GString *out, GDBusProxy *proxy,
-                                         GDBusInterfaceInfo *info);
-void                ctl_json_dict       (GString *out, GVariant *dict);
-void                ctl_json_pne        (GString *out, GDBusProxy *pne);
-void                ctl_text_string     (GString *out, const char *s, gboolean quote);
-void                ctl_text_value      (GString *out, GVariant *value, gboolean quote);
-void                ctl_print_properties (GDBusProxy *proxy, GDBusInterfaceInfo *info,
-                                          gboolean with_path);
-char               *ctl_entity_id      (GDBusProxy *proxy);
-void                ctl_print_line     (GString *line);
+/* ctl-output.c: JSON with D-Bus property names, and text that is safe to
+ * show on a terminal. */
+void         ctl_json_string      (GString *out, const char *s);
+void         ctl_json_value       (GString *out, GVariant *value);
+void         ctl_json_properties  (GString *out, GDBusProxy *proxy,
+                                   GDBusInterfaceInfo *info);
+void         ctl_json_dict        (GString *out, GVariant *dict);
+void         ctl_json_pne         (GString *out, GDBusProxy *pne);
+void         ctl_text_string      (GString *out, const char *s, gboolean quote);
+void         ctl_text_value       (GString *out, GVariant *value, gboolean quote);
+void         ctl_print_properties (GDBusProxy *proxy, GDBusInterfaceInfo *info,
+                                   gboolean with_path);
+char        *ctl_entity_id        (GDBusProxy *proxy);
+void         ctl_print_line       (GString *line);
 
-/* ctl-agent.c: runs @method of @proxy while a terminal agent answers the
- * daemon's credential requests; Ctrl+C cancels. */
-gboolean            ctl_call_with_agent (Ctl *ctl, GDBusProxy *proxy, const char *method,
-                                         GError **error);
-int                 ctl_run_agent       (Ctl *ctl);
+/* ctl-agent.c: calls @method of @proxy while a terminal agent answers
+ * pngwd's requests for credentials; Ctrl+C cancels. */
+gboolean     ctl_call_with_agent  (Ctl *ctl, GDBusProxy *proxy, const char *method,
+                                   GError **error);
+int          ctl_run_agent        (Ctl *ctl);
 
 /* ctl-monitor.c */
-int                 ctl_monitor        (Ctl *ctl);
+int          ctl_monitor          (Ctl *ctl);
 
 G_END_DECLS

@@ -133,6 +133,7 @@ gw_agent_manager_release_all (GwAgentManager *self)
 typedef struct {
   char   *target;
   char   *reason;
+  char   *preferred;
   GList  *tried;        /* "sender path" strings already asked */
   char   *asking_sender;
   char   *asking_path;
@@ -146,6 +147,7 @@ request_free (Request *r)
 {
   g_free (r->target);
   g_free (r->reason);
+  g_free (r->preferred);
   g_list_free_full (r->tried, g_free);
   g_free (r->asking_sender);
   g_free (r->asking_path);
@@ -214,42 +216,61 @@ on_reply (GObject *source, GAsyncResult *result, gpointer user_data)
   g_task_return_boolean (task, TRUE);
 }
 
+static gboolean
+tried (Request *r, Agent *a)
+{
+  g_autofree char *key = g_strdup_printf ("%s %s", a->sender, a->path);
+
+  return g_list_find_custom (r->tried, key, (GCompareFunc) g_strcmp0) != NULL;
+}
+
+/* The caller's own agents first, then the default and the others. */
+static Agent *
+next_agent (GwAgentManager *self, Request *r)
+{
+  for (GList *l = self->agents; l != NULL && r->preferred != NULL; l = l->next)
+    {
+      Agent *a = l->data;
+      if (g_strcmp0 (a->sender, r->preferred) == 0 && !tried (r, a))
+        return a;
+    }
+  for (GList *l = self->agents; l != NULL; l = l->next)
+    if (!tried (r, l->data))
+      return l->data;
+  return NULL;
+}
+
 static void
 ask_next (GTask *task)
 {
   GwAgentManager *self = g_task_get_source_object (task);
   Request *r = g_task_get_task_data (task);
+  Agent *a = next_agent (self, r);
 
-  for (GList *l = self->agents; l != NULL; l = l->next)
+  if (a == NULL)
     {
-      Agent *a = l->data;
-      g_autofree char *key = g_strdup_printf ("%s %s", a->sender, a->path);
-
-      if (g_list_find_custom (r->tried, key, (GCompareFunc) g_strcmp0) != NULL)
-        continue;
-      r->tried = g_list_prepend (r->tried, g_steal_pointer (&key));
-      g_free (r->asking_sender);
-      g_free (r->asking_path);
-      r->asking_sender = g_strdup (a->sender);
-      r->asking_path = g_strdup (a->path);
-      g_dbus_connection_call (self->connection, a->sender, a->path, "org.cpns.Agent1",
-                              "RequestCredentials",
-                              g_variant_new ("(os)", r->target, r->reason),
-                              G_VARIANT_TYPE ("(ss)"), G_DBUS_CALL_FLAGS_NO_AUTO_START,
-                              GW_AGENT_TIMEOUT_MS, g_task_get_cancellable (task), on_reply,
-                              task);
+      g_task_return_new_error (task, GW_ERROR, GW_ERROR_NO_AGENT,
+                               r->tried == NULL ?
+                               "no agent is registered to ask for User ID and password" :
+                               "no registered agent gave User ID and password");
+      g_object_unref (task);
       return;
     }
-  g_task_return_new_error (task, GW_ERROR, GW_ERROR_NO_AGENT,
-                           r->tried == NULL ?
-                           "no agent is registered to ask for User ID and password" :
-                           "no registered agent gave User ID and password");
-  g_object_unref (task);
+  r->tried = g_list_prepend (r->tried, g_strdup_printf ("%s %s", a->sender, a->path));
+  g_free (r->asking_sender);
+  g_free (r->asking_path);
+  r->asking_sender = g_strdup (a->sender);
+  r->asking_path = g_strdup (a->path);
+  g_dbus_connection_call (self->connection, a->sender, a->path, "org.cpns.Agent1",
+                          "RequestCredentials", g_variant_new ("(os)", r->target, r->reason),
+                          G_VARIANT_TYPE ("(ss)"), G_DBUS_CALL_FLAGS_NO_AUTO_START,
+                          GW_AGENT_TIMEOUT_MS, g_task_get_cancellable (task), on_reply, task);
 }
 
 void
 gw_agent_manager_request_async (GwAgentManager *self, const char *target,
-                                const char *reason, GCancellable *cancellable,
+                                const char *reason, const char *preferred_sender,
+                                GCancellable *cancellable,
                                 GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task = g_task_new (self, cancellable, callback, user_data);
@@ -258,6 +279,7 @@ gw_agent_manager_request_async (GwAgentManager *self, const char *target,
   g_task_set_source_tag (task, gw_agent_manager_request_async);
   r->target = g_strdup (target);
   r->reason = g_strdup (reason);
+  r->preferred = g_strdup (preferred_sender);
   g_task_set_task_data (task, r, (GDestroyNotify) request_free);
   ask_next (task);
 }

@@ -26,8 +26,11 @@ guint           gw_agent_manager_get_count  (GwAgentManager *self);
 /* Sends Release to every agent (the daemon is stopping). */
 void            gw_agent_manager_release_all (GwAgentManager *self);
 
+/* Agents of @preferred_sender (the caller that asked for the action, or
+ * NULL) are asked first, then the default and the others in order. */
 void        gw_agent_manager_request_async  (GwAgentManager *self, const char *target,
                                              const char *reason,
+                                             const char *preferred_sender,
                                              GCancellable *cancellable,
                                              GAsyncReadyCallback callback,
                                              gpointer user_data);

@@ -276,8 +276,10 @@ enroll_permitted (GwDbus *self, GDBusMethodInvocation *invocation, gpointer data
   self->enrolling = TRUE;
   reason = g_strdup_printf ("Enrol gateway %s with the CPNS Server %s", config->entity_id,
                             config->server_url);
-  gw_agent_manager_request_async (self->agents, GW_DBUS_PATH, reason, self->cancellable,
-                                  on_credentials, call_new (self, invocation));
+  gw_agent_manager_request_async (self->agents, GW_DBUS_PATH, reason,
+                                  g_dbus_method_invocation_get_sender (invocation),
+                                  self->cancellable, on_credentials,
+                                  call_new (self, invocation));
 }
 
 static gboolean

@@ -10,6 +10,40 @@
 
 #define POLL_TIMEOUT_MS (40 * 1000)   /* the server holds a poll about 25 s */
 
+/* A session shared by the link and the requests sent in it: an answer is
+ * opened in the session its request went out in, even if the link has
+ * moved on to a new one meanwhile. */
+typedef struct {
+  gint         refs;
+  CpnsSession *session;
+} SessionRef;
+
+static SessionRef *
+session_ref_new (CpnsSession *session)
+{
+  SessionRef *r = g_new0 (SessionRef, 1);
+
+  r->refs = 1;
+  r->session = session;
+  return r;
+}
+
+static SessionRef *
+session_ref (SessionRef *r)
+{
+  r->refs++;
+  return r;
+}
+
+static void
+session_unref (SessionRef *r)
+{
+  if (r == NULL || --r->refs > 0)
+    return;
+  cpns_session_free (r->session);
+  g_free (r);
+}
+
 struct _GwServerLink {
   GObject        parent_instance;
 
@@ -29,7 +63,7 @@ struct _GwServerLink {
   guint          generation;        /* bumped whenever the session is dropped */
   GCancellable  *cancellable;       /* this generation's handshake and poll */
   CpnsHandshake *handshake;
-  CpnsSession   *session;
+  SessionRef    *session;
   guint64        next_txid;
   guint          retry_source;
   guint          rekey_source;
@@ -113,7 +147,7 @@ drop_session (GwServerLink *self)
   g_clear_object (&self->cancellable);
   self->cancellable = g_cancellable_new ();
   g_clear_pointer (&self->handshake, cpns_handshake_free);
-  g_clear_pointer (&self->session, cpns_session_free);
+  g_clear_pointer (&self->session, session_unref);
   g_clear_handle_id (&self->retry_source, g_source_remove);
   g_clear_handle_id (&self->rekey_source, g_source_remove);
   self->polling = FALSE;
@@ -226,7 +260,7 @@ connected (GwServerLink *self)
 {
   GTask *task;
 
-  self->session = cpns_handshake_take_session (self->handshake);
+  self->session = session_ref_new (cpns_handshake_take_session (self->handshake));
   g_clear_pointer (&self->handshake, cpns_handshake_free);
   self->sessions++;
   gw_backoff_reset (&self->backoff);
@@ -347,18 +381,20 @@ connect_now (GwServerLink *self)
 /* ---- requests ---- */
 
 typedef struct {
-  guint64  type;
-  GBytes  *body;
-  gboolean encrypt;
-  gboolean retried;
-  guint    generation;
-  guint64  reply_type;
+  guint64     type;
+  GBytes     *body;
+  gboolean    encrypt;
+  gboolean    retried;
+  guint       generation;
+  guint64     reply_type;
+  SessionRef *session;   /* the one the request went out in */
 } Request;
 
 static void
 request_free (Request *r)
 {
   g_bytes_unref (r->body);
+  session_unref (r->session);
   g_free (r);
 }
 
@@ -375,8 +411,8 @@ seal (GwServerLink *self, guint64 type, GBytes *body, gboolean encrypt, GError *
   const guint8 *data = g_bytes_get_data (body, &body_len);
   guint8 *out = g_malloc (body_len + CPNS_RECORD_OVERHEAD);
 
-  len = cpns_session_seal (self->session, type, next_txid (self), encrypt, data, body_len,
-                           out, body_len + CPNS_RECORD_OVERHEAD, error);
+  len = cpns_session_seal (self->session->session, type, next_txid (self), encrypt, data,
+                           body_len, out, body_len + CPNS_RECORD_OVERHEAD, error);
   if (len == 0)
     {
       g_free (out);
@@ -385,16 +421,17 @@ seal (GwServerLink *self, guint64 type, GBytes *body, gboolean encrypt, GError *
   return g_bytes_new_take (out, len);
 }
 
-/* Opens a record answer in the current session. */
+/* Opens a record answer in @session. */
 static GBytes *
-open_reply (GwServerLink *self, GBytes *reply, guint64 *type, GError **error)
+open_reply (SessionRef *session, GBytes *reply, guint64 *type, GError **error)
 {
   gsize len, plain_len;
   const guint8 *data = g_bytes_get_data (reply, &len);
   g_autofree guint8 *plain = g_malloc (MAX (len, 1));
   CpnsHeader hdr;
 
-  if (!cpns_session_open (self->session, data, len, &hdr, plain, len, &plain_len, error))
+  if (!cpns_session_open (session->session, data, len, &hdr, plain, len, &plain_len,
+                          error))
     return NULL;
   *type = hdr.type;
   return g_bytes_new_take (g_steal_pointer (&plain), plain_len);
@@ -420,19 +457,15 @@ on_record_reply (GObject *source, GAsyncResult *result, gpointer user_data)
         schedule_retry (self, error);
       return;
     }
-  if (r->generation != self->generation)
-    {
-      g_task_return_new_error (task, GW_ERROR, GW_ERROR_CANCELLED,
-                               "the session ended while the request was running");
-      return;
-    }
   if (status == 401 && !r->retried)
     {
       /* The server no longer knows the session (restart, expiry): one new
        * handshake, then the request once more. */
       r->retried = TRUE;
+      g_clear_pointer (&r->session, session_unref);
       g_queue_push_tail (&self->waiting, g_object_ref (task));
-      connect_now (self);
+      if (r->generation == self->generation)
+        connect_now (self);
       return;
     }
   if (status == 204)
@@ -447,7 +480,7 @@ on_record_reply (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  body = open_reply (self, reply, &r->reply_type, &error);
+  body = open_reply (r->session, reply, &r->reply_type, &error);
   if (body == NULL)
     {
       g_prefix_error (&error, "answer to %s: ", cpns_msg_type_name (r->type));
@@ -484,6 +517,8 @@ send_request (GwServerLink *self, GTask *task)
       return;
     }
   r->generation = self->generation;
+  g_clear_pointer (&r->session, session_unref);
+  r->session = session_ref (self->session);
   gw_upstream_post_async (self->upstream, "/record", record, 0,
                           g_task_get_cancellable (task), on_record_reply,
                           g_object_ref (task));
@@ -561,7 +596,7 @@ on_poll_reply (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (status == 200)
     {
-      body = open_reply (self, reply, &type, &error);
+      body = open_reply (self->session, reply, &type, &error);
       if (body == NULL)
         g_warning ("message from %s dropped: %s", self->server_id, error->message);
       else

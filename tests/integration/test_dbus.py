@@ -16,7 +16,7 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TestCA, Server, Gateway, wait_until  # noqa: E402
+from harness import TestCA, Server, Gateway, PrivateBus, wait_until  # noqa: E402
 
 from gi.repository import Gio, GLib  # noqa: E402
 
@@ -24,19 +24,6 @@ NAME = "org.cpns.Gateway1"
 PATH = "/org/cpns/Gateway1"
 IFACE = "org.cpns.Gateway1"
 
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"""
 
 
 class Agent:
@@ -116,19 +103,12 @@ class DBusTest(unittest.TestCase):
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="pngw-dbus-")
         os.chmod(cls.work, 0o755)
-        sock = os.path.join(cls.work, "bus")
-        conf = os.path.join(cls.work, "bus.conf")
-        with open(conf, "w") as f:
-            f.write(BUS_CONFIG.format(socket=sock))
-        cls.bus = subprocess.Popen(["dbus-daemon", "--config-file", conf, "--nofork",
-                                    "--print-address"], stdout=subprocess.PIPE, text=True)
-        cls.address = cls.bus.stdout.readline().strip()
-        os.chmod(sock, 0o777)
+        cls.bus = PrivateBus(cls.work).start()
+        cls.address = cls.bus.address
 
     @classmethod
     def tearDownClass(cls):
-        cls.bus.terminate()
-        cls.bus.wait()
+        cls.bus.stop()
         shutil.rmtree(cls.work, ignore_errors=True)
 
     def setUp(self):
