@@ -8,10 +8,10 @@
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "cpns-crypto.h"
+#include "cpns-password.h"
 #include "gw-daemon.h"
 #include "gw-dbus.h"
 #include "gw-error.h"
@@ -31,55 +31,13 @@ on_signal (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* The first line of @path, or of the terminal with echo off. */
+/* The first line of @path, or asked on the terminal without echo. */
 static CpnsSecret *
 read_password (const char *path, GError **error)
 {
-  g_autofree char *data = NULL;
-  gsize len = 0;
-  char *nl;
-  CpnsSecret *secret;
-
   if (path != NULL)
-    {
-      if (!g_file_get_contents (path, &data, &len, error))
-        return NULL;
-    }
-  else if (isatty (STDIN_FILENO))
-    {
-      struct termios old, noecho;
-      char buf[512];
-
-      fprintf (stderr, "Password: ");
-      fflush (stderr);
-      tcgetattr (STDIN_FILENO, &old);
-      noecho = old;
-      noecho.c_lflag &= ~ECHO;
-      tcsetattr (STDIN_FILENO, TCSAFLUSH, &noecho);
-      if (fgets (buf, sizeof buf, stdin) == NULL)
-        buf[0] = '\0';
-      tcsetattr (STDIN_FILENO, TCSAFLUSH, &old);
-      fprintf (stderr, "\n");
-      data = g_strdup (buf);
-      len = strlen (buf);
-      cpns_wipe (buf, sizeof buf);
-    }
-  else
-    {
-      g_set_error (error, GW_ERROR, GW_ERROR_FAILED,
-                   "no terminal to ask for the password: use --password-file");
-      return NULL;
-    }
-  nl = memchr (data, '\n', len);
-  secret = cpns_secret_new ((const guint8 *) data, nl != NULL ? (gsize) (nl - data) : len);
-  cpns_wipe (data, len);
-  if (secret->len == 0)
-    {
-      cpns_secret_free (secret);
-      g_set_error (error, GW_ERROR, GW_ERROR_FAILED, "the password is empty");
-      return NULL;
-    }
-  return secret;
+    return cpns_password_from_file (path, error);
+  return cpns_password_from_terminal ("Password: ", FALSE, error);
 }
 
 static void

@@ -15,7 +15,7 @@
 #include "srv-hex.h"
 #include "srv-json.h"
 #include "srv-manifest.h"
-#include "srv-password.h"
+#include "cpns-password.h"
 #include "srv-store.h"
 
 /* Exit statuses, as documented in cpns-admin(8). */
@@ -118,9 +118,9 @@ get_password (Admin *a, const char *user_id, gboolean confirm, GError **error)
   g_autofree char *prompt = NULL;
 
   if (a->password_file != NULL)
-    return srv_password_from_file (a->password_file, error);
+    return cpns_password_from_file (a->password_file, error);
   prompt = g_strdup_printf ("New password for %s: ", user_id);
-  return srv_password_from_terminal (prompt, confirm, error);
+  return cpns_password_from_terminal (prompt, confirm, error);
 }
 
 /* Stores a fresh salt and the verifier of @password for @user_id. */

@@ -46,7 +46,7 @@
 #include "cpns-wrap.h"
 #include "srv-hex.h"
 #include "srv-json.h"
-#include "srv-password.h"
+#include "cpns-password.h"
 
 typedef struct {
   CpnsSecret *key;
@@ -345,7 +345,7 @@ step_enroll (Client *c, char **args, GError **error)
   Response r = { 0 };
   CpnsPlainMessage msg;
 
-  password = srv_password_from_file (args[1], error);
+  password = cpns_password_from_file (args[1], error);
   if (password == NULL)
     {
       g_string_free (out, TRUE);

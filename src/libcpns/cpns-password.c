@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-#include "srv-password.h"
+#include "cpns-password.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,17 +10,17 @@
 static gboolean
 check_length (gsize len, const char *where, GError **error)
 {
-  if (len == 0 || len > SRV_PASSWORD_MAX)
+  if (len == 0 || len > CPNS_PASSWORD_MAX)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "%s: a password is 1-%d bytes", where, SRV_PASSWORD_MAX);
+                   "%s: a password is 1-%d bytes", where, CPNS_PASSWORD_MAX);
       return FALSE;
     }
   return TRUE;
 }
 
 CpnsSecret *
-srv_password_from_file (const char *path, GError **error)
+cpns_password_from_file (const char *path, GError **error)
 {
   char *contents = NULL;
   gsize len = 0, line;
@@ -45,7 +45,7 @@ srv_password_from_file (const char *path, GError **error)
 static CpnsSecret *
 read_line (int fd, const char *prompt, GError **error)
 {
-  g_autoptr(CpnsSecret) buf = cpns_secret_new0 (SRV_PASSWORD_MAX + 1);
+  g_autoptr(CpnsSecret) buf = cpns_secret_new0 (CPNS_PASSWORD_MAX + 1);
   struct termios old, quiet;
   gsize len = 0;
   gboolean ok = TRUE, done = FALSE;
@@ -79,7 +79,7 @@ read_line (int fd, const char *prompt, GError **error)
           ok = n > 0;
           done = TRUE;
         }
-      else if (len <= SRV_PASSWORD_MAX)
+      else if (len <= CPNS_PASSWORD_MAX)
         buf->data[len++] = (guint8) c;
     }
   tcsetattr (fd, TCSANOW, &old);
@@ -94,7 +94,7 @@ read_line (int fd, const char *prompt, GError **error)
 }
 
 CpnsSecret *
-srv_password_from_terminal (const char *prompt, gboolean confirm, GError **error)
+cpns_password_from_terminal (const char *prompt, gboolean confirm, GError **error)
 {
   g_autoptr(CpnsSecret) first = NULL;
   g_autoptr(CpnsSecret) second = NULL;
