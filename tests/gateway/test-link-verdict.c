@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+
+/* The link security verdict as a table: facts and policy in, verdict out. */
+
+#include "gw-link-verdict.h"
+
+typedef struct {
+  const char *name;
+  GwLinkFacts facts;
+  gboolean    wired_is_secure;
+  GwBtSecurity bt_min;
+  GwVerdict   expected;
+} Row;
+
+static const Row rows[] = {
+  { "WPA3-SAE + CCMP", { GW_TRANSPORT_WIFI, "SAE", "CCMP" }, FALSE, 0, GW_VERDICT_SECURE },
+  { "WPA2-PSK + CCMP", { GW_TRANSPORT_WIFI, "WPA-PSK", "CCMP" }, FALSE, 0,
+    GW_VERDICT_SECURE },
+  { "FT-SAE + GCMP-256", { GW_TRANSPORT_WIFI, "FT-SAE", "GCMP-256" }, FALSE, 0,
+    GW_VERDICT_SECURE },
+  { "WPA-PSK + TKIP", { GW_TRANSPORT_WIFI, "WPA-PSK", "TKIP" }, FALSE, 0,
+    GW_VERDICT_INSECURE },
+  { "open", { GW_TRANSPORT_WIFI, "NONE", NULL }, FALSE, 0, GW_VERDICT_INSECURE },
+  { "OWE", { GW_TRANSPORT_WIFI, "OWE", "CCMP" }, FALSE, 0, GW_VERDICT_INSECURE },
+  { "unknown AKM", { GW_TRANSPORT_WIFI, NULL, "CCMP" }, FALSE, 0, GW_VERDICT_UNKNOWN },
+  { "AKM not in policy", { GW_TRANSPORT_WIFI, "WPA-EAP-SUITE-B", "GCMP-256" }, FALSE, 0,
+    GW_VERDICT_INSECURE },
+  { "SAE, cipher unknown", { GW_TRANSPORT_WIFI, "SAE", NULL }, FALSE, 0,
+    GW_VERDICT_UNKNOWN },
+  { "wired, untrusted", { GW_TRANSPORT_WIRED }, FALSE, 0, GW_VERDICT_INSECURE },
+  { "wired, trusted", { GW_TRANSPORT_WIRED }, TRUE, 0, GW_VERDICT_SECURE },
+  { "BT medium, bonded", { GW_TRANSPORT_BLUETOOTH, .bt_security_level = 2,
+    .bt_paired = TRUE, .bt_bonded = TRUE }, FALSE, GW_BT_SECURITY_MEDIUM,
+    GW_VERDICT_SECURE },
+  { "BT low", { GW_TRANSPORT_BLUETOOTH, .bt_security_level = 1, .bt_paired = TRUE,
+    .bt_bonded = TRUE }, FALSE, GW_BT_SECURITY_MEDIUM, GW_VERDICT_INSECURE },
+  { "BT medium under a high policy", { GW_TRANSPORT_BLUETOOTH, .bt_security_level = 2,
+    .bt_paired = TRUE, .bt_bonded = TRUE }, FALSE, GW_BT_SECURITY_HIGH,
+    GW_VERDICT_INSECURE },
+  { "BT high, not bonded", { GW_TRANSPORT_BLUETOOTH, .bt_security_level = 3,
+    .bt_paired = TRUE, .bt_bonded = FALSE }, FALSE, GW_BT_SECURITY_MEDIUM,
+    GW_VERDICT_INSECURE },
+  { "BT level unknown", { GW_TRANSPORT_BLUETOOTH, .bt_paired = TRUE, .bt_bonded = TRUE },
+    FALSE, GW_BT_SECURITY_MEDIUM, GW_VERDICT_UNKNOWN },
+};
+
+static void
+test_table (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (rows); i++)
+    {
+      g_autoptr(GwConfig) policy = gw_config_new_default ();
+      g_autofree char *reason = NULL;
+      GwVerdict v;
+
+      policy->wired_is_secure = rows[i].wired_is_secure;
+      if (rows[i].bt_min != 0)
+        policy->bluetooth_min_security = rows[i].bt_min;
+      v = gw_link_verdict (&rows[i].facts, policy, &reason);
+      g_test_message ("%s: %s (%s)", rows[i].name, gw_verdict_to_string (v), reason);
+      if (v != rows[i].expected)
+        g_error ("%s: expected %s, got %s (%s)", rows[i].name,
+                 gw_verdict_to_string (rows[i].expected), gw_verdict_to_string (v), reason);
+      g_assert_nonnull (reason);
+      g_assert_cmpstr (reason, !=, "");
+    }
+}
+
+static void
+test_policy_lists (void)
+{
+  g_autoptr(GwConfig) policy = gw_config_new_default ();
+  GwLinkFacts psk = { GW_TRANSPORT_WIFI, "WPA-PSK", "CCMP" };
+
+  /* An operator who accepts only WPA3. */
+  g_strfreev (policy->wifi_secure_akms);
+  policy->wifi_secure_akms = g_strsplit ("SAE;FT-SAE", ";", -1);
+  g_assert_cmpint (gw_link_verdict (&psk, policy, NULL), ==, GW_VERDICT_INSECURE);
+  psk.key_management = "sae";   /* names compare without case */
+  g_assert_cmpint (gw_link_verdict (&psk, policy, NULL), ==, GW_VERDICT_SECURE);
+}
+
+static void
+test_selectors (void)
+{
+  g_assert_cmpstr (gw_akm_from_selector ("00-0f-ac-8"), ==, "SAE");
+  g_assert_cmpstr (gw_akm_from_selector ("000fac-2"), ==, "WPA-PSK");
+  g_assert_cmpstr (gw_akm_from_selector ("00-0F-AC-18"), ==, "OWE");
+  g_assert_null (gw_akm_from_selector ("00-50-f2-2"));   /* WPA1 OUI */
+  g_assert_null (gw_akm_from_selector ("00-0f-ac-77"));
+  g_assert_null (gw_akm_from_selector ("garbage"));
+  g_assert_null (gw_akm_from_selector (""));
+  g_assert_cmpstr (gw_cipher_from_selector ("00-0f-ac-4"), ==, "CCMP");
+  g_assert_cmpstr (gw_cipher_from_selector ("00-0f-ac-2"), ==, "TKIP");
+  g_assert_null (gw_cipher_from_selector ("00-0f-ac-"));
+}
+
+static void
+test_hostapd_sta (void)
+{
+  static const char reply[] =
+    "02:00:00:00:01:00\n"
+    "flags=[AUTH][ASSOC][AUTHORIZED]\n"
+    "aid=1\n"
+    "AKMSuiteSelector=00-0f-ac-8\n"
+    "dot11RSNAStatsSelectedPairwiseCipher=00-0f-ac-4\n"
+    "connected_time=12\n";
+  g_autofree char *akm = NULL, *cipher = NULL;
+  g_autofree char *akm2 = NULL, *cipher2 = NULL;
+
+  g_assert_true (gw_link_facts_from_hostapd_sta (reply, &akm, &cipher));
+  g_assert_cmpstr (akm, ==, "SAE");
+  g_assert_cmpstr (cipher, ==, "CCMP");
+  g_assert_false (gw_link_facts_from_hostapd_sta ("FAIL\n", &akm2, &cipher2));
+  g_assert_null (akm2);
+  /* A station without RSN information: unknown, hence not secure. */
+  g_assert_true (gw_link_facts_from_hostapd_sta ("02:00:00:00:01:00\naid=1\n", &akm2,
+                                                 &cipher2));
+  g_assert_null (akm2);
+  g_assert_null (cipher2);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/link-verdict/table", test_table);
+  g_test_add_func ("/link-verdict/policy-lists", test_policy_lists);
+  g_test_add_func ("/link-verdict/selectors", test_selectors);
+  g_test_add_func ("/link-verdict/hostapd-sta", test_hostapd_sta);
+  return g_test_run ();
+}
