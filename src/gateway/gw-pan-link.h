@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+/* One PAN link to a PNE: a byte stream carrying length-prefixed frames
+ * (docs/protocol.md section 7) plus the facts about its peer (transport,
+ * address, security verdict).  TCP over Wi-Fi or wired, and RFCOMM/L2CAP
+ * from BlueZ, all arrive as a GIOStream and look the same from here up.
+ * Buffers are bounded both ways; a link that breaks its framing, sends too
+ * much or stays silent too long is closed with a reason. */
+
+#include <gio/gio.h>
+
+#include "gw-link-verdict.h"
+
+G_BEGIN_DECLS
+
+#define GW_PAN_LINK_MAX_FRAME   (64 * 1024 + 512)
+#define GW_PAN_LINK_MAX_QUEUED  (4 * GW_PAN_LINK_MAX_FRAME)
+
+#define GW_TYPE_PAN_LINK (gw_pan_link_get_type ())
+G_DECLARE_FINAL_TYPE (GwPanLink, gw_pan_link, GW, PAN_LINK, GObject)
+
+GwPanLink   *gw_pan_link_new          (GIOStream *stream, GwTransport transport,
+                                       const char *address, guint idle_timeout_s);
+void         gw_pan_link_start        (GwPanLink *self);
+/* Queues one frame; fails when the peer does not read fast enough. */
+gboolean     gw_pan_link_send         (GwPanLink *self, GBytes *frame, GError **error);
+void         gw_pan_link_close        (GwPanLink *self, const char *reason);
+
+GwTransport  gw_pan_link_get_transport (GwPanLink *self);
+const char  *gw_pan_link_get_address   (GwPanLink *self);
+gboolean     gw_pan_link_is_closed     (GwPanLink *self);
+const char  *gw_pan_link_get_close_reason (GwPanLink *self);
+void         gw_pan_link_set_verdict   (GwPanLink *self, GwVerdict verdict,
+                                        const char *reason);
+GwVerdict    gw_pan_link_get_verdict   (GwPanLink *self);
+
+G_END_DECLS
