@@ -8,6 +8,10 @@
  *   cpns-vectors open SUITE KEY IV MACKEY SELF PEER SID RECORD
  *                                          opens a record made elsewhere and
  *                                          prints its header and body
+ *   cpns-vectors wrap-seal KIND SECRET ID_A ID_B USER KID KEY
+ *   cpns-vectors wrap-open KIND SECRET ID_A ID_B USER KID WRAPPED
+ *                                          key wraps (docs/protocol.md 8.2),
+ *                                          all byte strings in hex
  */
 
 #include <stdio.h>
@@ -17,6 +21,7 @@
 #include "cpns-error.h"
 #include "cpns-handshake.h"
 #include "cpns-test-util.h"
+#include "cpns-wrap.h"
 
 static void
 put_hex (const char *name, const guint8 *data, gsize len)
@@ -234,6 +239,58 @@ cmd_open (int argc, char **argv)
   return 0;
 }
 
+static int
+cmd_wrap (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) secret = NULL, kid = NULL, data = NULL;
+  CpnsWrapBinding binding;
+  guint64 kind;
+
+  if (argc != 9)
+    {
+      fprintf (stderr, "usage: cpns-vectors %s KIND SECRET ID_A ID_B USER KID DATA\n",
+               argv[1]);
+      return 2;
+    }
+  kind = g_ascii_strtoull (argv[2], NULL, 10);
+  secret = test_hex_decode (argv[3]);
+  kid = test_hex_decode (argv[7]);
+  data = test_hex_decode (argv[8]);
+  binding = (CpnsWrapBinding) { argv[4], argv[5], argv[6],
+                                g_bytes_get_data (kid, NULL), g_bytes_get_size (kid) };
+  if (strcmp (argv[1], "wrap-seal") == 0)
+    {
+      guint8 out[CPNS_WRAPPED_KEY_MAX];
+      gsize len = cpns_wrap_seal (kind, g_bytes_get_data (secret, NULL),
+                                  g_bytes_get_size (secret), &binding,
+                                  g_bytes_get_data (data, NULL), g_bytes_get_size (data),
+                                  out, sizeof out, &error);
+      g_autofree char *hex = NULL;
+      if (len == 0)
+        die ("wrap-seal", error);
+      hex = test_hex_encode (out, len);
+      printf ("%s\n", hex);
+      return 0;
+    }
+  {
+    g_autoptr(CpnsSecret) key = cpns_wrap_open (kind, g_bytes_get_data (secret, NULL),
+                                                g_bytes_get_size (secret), &binding,
+                                                g_bytes_get_data (data, NULL),
+                                                g_bytes_get_size (data), &error);
+    g_autofree char *hex = NULL;
+    if (key == NULL)
+      {
+        printf ("{\"ok\": false, \"code\": \"%s\"}\n",
+                cpns_error_code_to_string (error->code));
+        return 1;
+      }
+    hex = test_hex_encode (key->data, key->len);
+    printf ("{\"ok\": true, \"key\": \"%s\"}\n", hex);
+    return 0;
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -263,6 +320,8 @@ main (int argc, char **argv)
     }
   if (argc >= 2 && strcmp (argv[1], "open") == 0)
     return cmd_open (argc, argv);
+  if (argc >= 2 && (strcmp (argv[1], "wrap-seal") == 0 || strcmp (argv[1], "wrap-open") == 0))
+    return cmd_wrap (argc, argv);
   fprintf (stderr, "usage: cpns-vectors doc | live MODE SUITE | open ...\n");
   return 2;
 }

@@ -21,7 +21,9 @@ vectors   recomputes every "### Vector: NAME" block of DOC (section 12) from
 live      does the same with fresh random handshakes made by
           `CPNS_VECTORS live MODE SUITE` for every mode and suite.
 interop   seals records here and has `CPNS_VECTORS open` accept them, then
-          checks that it rejects tampered variants with the right error.
+          checks that it rejects tampered variants with the right error; and
+          key wraps (section 8.2) made by either side open on the other, while
+          a wrap moved to another entity or kind is refused.
 
 DOC defaults to docs/protocol.md and CPNS_VECTORS to
 build/tests/cpns-vectors, both relative to the source tree holding this
@@ -1042,6 +1044,56 @@ def ensure_tool(rep, tool):
     return ok
 
 
+# Section 8.2: key wraps.
+WRAP_LABELS = {1: b"wrap eukey srp", 2: b"wrap localeukey", 3: b"wrap eukey tk"}
+
+
+def wrap_key(kind, secret, id_a, id_b, user, kid):
+    ctx = lp(id_a) + lp(id_b) + lp(user) + lp(kid)
+    prk = extract(bytes(32), secret)
+    return expand_label(prk, WRAP_LABELS[kind], sha256(ctx), 32), ctx
+
+
+def wrap_seal(kind, secret, id_a, id_b, user, kid, key):
+    k, ctx = wrap_key(kind, secret, id_a, id_b, user, kid)
+    nonce = secrets.token_bytes(12)
+    return nonce + ChaCha20Poly1305(k).encrypt(nonce, key, ctx)
+
+
+def wrap_open(kind, secret, id_a, id_b, user, kid, wrapped):
+    k, ctx = wrap_key(kind, secret, id_a, id_b, user, kid)
+    return ChaCha20Poly1305(k).decrypt(wrapped[:12], wrapped[12:], ctx)
+
+
+def cmd_wraps(rep, tool):
+    """Wraps made by the C code open here and the other way round; a wrap
+    moved to another entity pair, user or kind is refused by the C side."""
+    for kind in (1, 2, 3):
+        where = f"wrap kind {kind}"
+        secret = secrets.token_bytes(64 if kind == 1 else 32)
+        key = secrets.token_bytes(32)
+        ida, idb = random_entity_id(), random_entity_id()
+        user = "alice@example.org" if kind != 2 else ""
+        kid = secrets.token_bytes(16)
+        args = [str(kind), secret.hex(), ida, idb, user, kid.hex()]
+        out = run_tool(tool, "wrap-seal", *args, key.hex())
+        made_by_c = bytes.fromhex(out.stdout.strip())
+        rep.attempt(where, "C wrap opens here",
+                    lambda: rep.equal(where, "key from the C wrap",
+                                      wrap_open(kind, secret, ida.encode(), idb.encode(),
+                                                user.encode(), kid, made_by_c), key))
+        ours = wrap_seal(kind, secret, ida.encode(), idb.encode(), user.encode(), kid, key)
+        res = json.loads(run_tool(tool, "wrap-open", *args, ours.hex()).stdout)
+        rep.check(where, "our wrap opens in C", res.get("ok") is True and
+                  res.get("key") == key.hex(), str(res))
+        for what, bad in (("another B entity", [str(kind), secret.hex(), ida,
+                                                other_entity_id(idb), user, kid.hex()]),
+                          ("another kind", [str(kind % 3 + 1)] + args[1:])):
+            res = json.loads(run_tool(tool, "wrap-open", *bad, ours.hex()).stdout)
+            rep.check(where, f"C refuses the wrap for {what}",
+                      res.get("ok") is False and res.get("code") == "bad-mac", str(res))
+
+
 def main(argv):
     rep = Report()
     command = argv[1] if len(argv) > 1 else "all"
@@ -1066,6 +1118,7 @@ def main(argv):
             cmd_live(rep, tool)
         if command in ("all", "interop"):
             cmd_interop(rep, tool)
+            cmd_wraps(rep, tool)
     print(f"{rep.passed} passed, {rep.failed} failed")
     return 0 if rep.failed == 0 and rep.passed > 0 else 1
 
