@@ -46,6 +46,22 @@ test_psk_init (CpnsPsk *psk, const char *key_seed, const char *kid, CpnsRole rol
   psk->role = role;
 }
 
+void
+test_pair_init (TestPair *p, CpnsPurpose purpose)
+{
+  memset (p, 0, sizeof *p);
+  test_psk_init (&p->ipsk, "psk-1", "kid-1", CPNS_ROLE_INITIATOR);
+  test_psk_init (&p->rpsk, "psk-1", "kid-1", CPNS_ROLE_RESPONDER);
+  p->icfg = (CpnsHandshakeConfig) {
+    .role = CPNS_ROLE_INITIATOR, .purpose = purpose, .self_id = "gw-1",
+    .peer_id = "server", .psk = &p->ipsk, .replay_mode = CPNS_REPLAY_WINDOW,
+  };
+  p->rcfg = (CpnsHandshakeConfig) {
+    .role = CPNS_ROLE_RESPONDER, .purpose = purpose, .self_id = "server",
+    .peer_id = "gw-1", .psk = &p->rpsk, .replay_mode = CPNS_REPLAY_WINDOW,
+  };
+}
+
 gboolean
 test_handshake_run (const CpnsHandshakeConfig *icfg, const CpnsHandshakeConfig *rcfg,
                     CpnsSession **isession, CpnsSession **rsession,

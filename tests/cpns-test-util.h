@@ -21,6 +21,15 @@ gboolean test_random_func (guint8 *out, gsize len, gpointer user_data, GError **
 
 void     test_psk_init (CpnsPsk *psk, const char *key_seed, const char *kid, CpnsRole role);
 
+/* An initiator "gw-1" and a responder "server" sharing one PSK, with the
+ * window replay mode; tests change fields before use. */
+typedef struct {
+  CpnsPsk             ipsk, rpsk;
+  CpnsHandshakeConfig icfg, rcfg;
+} TestPair;
+
+void     test_pair_init (TestPair *pair, CpnsPurpose purpose);
+
 typedef struct {
   guint8 m1[CPNS_HANDSHAKE_MAX], m2[CPNS_HANDSHAKE_MAX], m3[CPNS_HANDSHAKE_MAX];
   gsize  m1_len, m2_len, m3_len;

@@ -10,25 +10,12 @@
 #include "cpns-test-util.h"
 #include "cpns-wrap.h"
 
-typedef struct {
-  CpnsPsk             ipsk, rpsk;
-  CpnsHandshakeConfig icfg, rcfg;
-} Pair;
+typedef TestPair Pair;
 
 static void
 pair_init (Pair *p)
 {
-  memset (p, 0, sizeof *p);
-  test_psk_init (&p->ipsk, "eukey", "kid-1", CPNS_ROLE_INITIATOR);
-  test_psk_init (&p->rpsk, "eukey", "kid-1", CPNS_ROLE_RESPONDER);
-  p->icfg = (CpnsHandshakeConfig) {
-    .role = CPNS_ROLE_INITIATOR, .purpose = CPNS_PURPOSE_SERVER, .self_id = "gw-1",
-    .peer_id = "server", .psk = &p->ipsk, .replay_mode = CPNS_REPLAY_WINDOW,
-  };
-  p->rcfg = (CpnsHandshakeConfig) {
-    .role = CPNS_ROLE_RESPONDER, .purpose = CPNS_PURPOSE_SERVER, .self_id = "server",
-    .peer_id = "gw-1", .psk = &p->rpsk, .replay_mode = CPNS_REPLAY_WINDOW,
-  };
+  test_pair_init (p, CPNS_PURPOSE_SERVER);
 }
 
 static void

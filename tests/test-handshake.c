@@ -5,26 +5,12 @@
 #include "cpns-handshake.h"
 #include "cpns-test-util.h"
 
-typedef struct {
-  CpnsPsk             ipsk, rpsk;
-  CpnsHandshakeConfig icfg, rcfg;
-  guint64             modes[2];
-} Fixture;
+typedef TestPair Fixture;
 
 static void
 fixture_init (Fixture *f, CpnsPurpose purpose)
 {
-  memset (f, 0, sizeof *f);
-  test_psk_init (&f->ipsk, "psk-1", "kid-1", CPNS_ROLE_INITIATOR);
-  test_psk_init (&f->rpsk, "psk-1", "kid-1", CPNS_ROLE_RESPONDER);
-  f->icfg = (CpnsHandshakeConfig) {
-    .role = CPNS_ROLE_INITIATOR, .purpose = purpose, .self_id = "gw-1",
-    .peer_id = "server", .psk = &f->ipsk, .replay_mode = CPNS_REPLAY_WINDOW,
-  };
-  f->rcfg = (CpnsHandshakeConfig) {
-    .role = CPNS_ROLE_RESPONDER, .purpose = purpose, .self_id = "server",
-    .peer_id = "gw-1", .psk = &f->rpsk, .replay_mode = CPNS_REPLAY_WINDOW,
-  };
+  test_pair_init (f, purpose);
 }
 
 static void
