@@ -463,6 +463,12 @@ on_record_reply (GObject *source, GAsyncResult *result, gpointer user_data)
        * handshake, then the request once more. */
       r->retried = TRUE;
       g_clear_pointer (&r->session, session_unref);
+      if (r->generation != self->generation && self->state == GW_LINK_CONNECTED)
+        {
+          /* A newer session is already up: use it. */
+          send_request (self, task);
+          return;
+        }
       g_queue_push_tail (&self->waiting, g_object_ref (task));
       if (r->generation == self->generation)
         connect_now (self);
