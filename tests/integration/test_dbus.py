@@ -216,6 +216,26 @@ class DBusTest(unittest.TestCase):
         self.assertEqual(remote_error(e.exception), "org.cpns.Error.NotFound")
         call(a.conn, "UnregisterAgent", GLib.Variant("(o)", (a.path,)))
 
+    def test_wrong_argument_types(self):
+        # The generated skeleton checks signatures against the XML.
+        with self.assertRaises(GLib.Error) as e:
+            call(self.conn, "RegisterAgent", GLib.Variant("(s)", ("/not/an/o",)))
+        self.assertEqual(remote_error(e.exception), "org.freedesktop.DBus.Error.InvalidArgs")
+        with self.assertRaises(GLib.Error) as e:
+            call(self.conn, "Enroll", GLib.Variant("(s)", ("extra",)))
+        self.assertEqual(remote_error(e.exception), "org.freedesktop.DBus.Error.InvalidArgs")
+        with self.assertRaises(GLib.Error) as e:
+            call(self.conn, "NoSuchMethod")
+        self.assertEqual(remote_error(e.exception),
+                         "org.freedesktop.DBus.Error.UnknownMethod")
+        # Properties are read-only.
+        with self.assertRaises(GLib.Error):
+            self.conn.call_sync(NAME, PATH, "org.freedesktop.DBus.Properties", "Set",
+                                GLib.Variant("(ssv)", (IFACE, "State",
+                                                       GLib.Variant("s", "enrolled"))),
+                                None, Gio.DBusCallFlags.NONE, 5000, None)
+        self.assertEqual(self.prop("State"), "unenrolled")
+
     def test_forget(self):
         with self.assertRaises(GLib.Error) as e:
             call(self.conn, "Forget")
