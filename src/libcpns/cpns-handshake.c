@@ -11,6 +11,7 @@ static const guint64 default_suites[] = {
   CPNS_ALG_CHACHA20_POLY1305, CPNS_ALG_A128GCM, CPNS_ALG_A256GCM,
 };
 static const guint64 default_modes[] = { CPNS_MODE_PSK_X25519, CPNS_MODE_PSK };
+static const guint64 bootstrap_modes[] = { CPNS_MODE_PSK_X25519 };
 
 struct _CpnsHandshake {
   CpnsHandshakeState state;
@@ -132,7 +133,8 @@ cpns_handshake_new (const CpnsHandshakeConfig *cfg, GError **error)
                    cfg->role);
       return NULL;
     }
-  if (cfg->purpose != CPNS_PURPOSE_SERVER && cfg->purpose != CPNS_PURPOSE_LOCAL)
+  if (cfg->purpose != CPNS_PURPOSE_SERVER && cfg->purpose != CPNS_PURPOSE_LOCAL &&
+      cfg->purpose != CPNS_PURPOSE_BOOTSTRAP)
     {
       g_set_error (error, CPNS_ERROR, CPNS_ERROR_INVALID_ARGUMENT,
                    "invalid purpose %d", cfg->purpose);
@@ -168,9 +170,19 @@ cpns_handshake_new (const CpnsHandshakeConfig *cfg, GError **error)
     }
   if (!copy_list (&hs->suites, cfg->suites, cfg->n_suites, default_suites,
                   G_N_ELEMENTS (default_suites), "suites", cpns_alg_is_aead, error) ||
-      !copy_list (&hs->modes, cfg->modes, cfg->n_modes, default_modes,
-                  G_N_ELEMENTS (default_modes), "modes", mode_is_valid, error))
+      !copy_list (&hs->modes, cfg->modes, cfg->n_modes,
+                  cfg->purpose == CPNS_PURPOSE_BOOTSTRAP ? bootstrap_modes : default_modes,
+                  cfg->purpose == CPNS_PURPOSE_BOOTSTRAP ? G_N_ELEMENTS (bootstrap_modes)
+                                                         : G_N_ELEMENTS (default_modes),
+                  "modes", mode_is_valid, error))
     return NULL;
+  /* The bootstrap key is public: only the key exchange keeps it secret. */
+  if (cfg->purpose == CPNS_PURPOSE_BOOTSTRAP && list_contains (&hs->modes, CPNS_MODE_PSK))
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_INVALID_ARGUMENT,
+                   "the bootstrap purpose needs mode psk+x25519 only");
+      return NULL;
+    }
 
   hs->role = cfg->role;
   hs->purpose = cfg->purpose;
@@ -833,4 +845,14 @@ cpns_handshake_receive (CpnsHandshake *hs, const guint8 *in, gsize in_len, guint
       wipe_secrets (hs);
     }
   return TRUE;
+}
+
+void
+cpns_bootstrap_psk (CpnsPsk *psk, CpnsRole role)
+{
+  memset (psk, 0, sizeof *psk);
+  psk->key_len = CPNS_PSK_MIN;
+  psk->kid_len = strlen (CPNS_BOOTSTRAP_KID);
+  memcpy (psk->kid, CPNS_BOOTSTRAP_KID, psk->kid_len);
+  psk->role = role;
 }

@@ -22,6 +22,7 @@ typedef enum {
 typedef enum {
   CPNS_PURPOSE_SERVER = 1,  /* entity <-> CPNS Server, PSK = EUKey */
   CPNS_PURPOSE_LOCAL = 2,   /* PNE <-> PN GW, PSK = LocalEUKey */
+  CPNS_PURPOSE_BOOTSTRAP = 3, /* PNE <-> PN GW before any key: path 7.4.2 */
 } CpnsPurpose;
 
 typedef enum {
@@ -112,5 +113,12 @@ const CpnsHandshakeSecrets *cpns_handshake_get_secrets (CpnsHandshake *hs);
 void cpns_handshake_keep_secrets (CpnsHandshake *hs);
 
 const char *cpns_mode_name (guint64 mode);
+
+/* The public key of the bootstrap purpose (docs/protocol.md 13.4): 32 zero
+ * bytes named "bootstrap".  Only psk+x25519 is allowed with it, so the
+ * session is secret from a passive observer of the link; who is at the
+ * other end rests on the link's own security. */
+#define CPNS_BOOTSTRAP_KID "bootstrap"
+void cpns_bootstrap_psk (CpnsPsk *psk, CpnsRole role);
 
 G_END_DECLS

@@ -36,6 +36,8 @@ static const MsgTypeInfo msg_types[] = {
   { CPNS_MSG_PATH_SELECT, "PATH_SELECT", CPNS_CARRY_PLAIN | CPNS_CARRY_RECORD },
   { CPNS_MSG_CREDENTIAL_INSTALL, "CREDENTIAL_INSTALL",
     CPNS_CARRY_RECORD | CPNS_CARRY_MUST_ENCRYPT },
+  { CPNS_MSG_LOCAL_KEY_INSTALL, "LOCAL_KEY_INSTALL",
+    CPNS_CARRY_PLAIN | CPNS_CARRY_RECORD | CPNS_CARRY_MUST_ENCRYPT },
   { CPNS_MSG_DATA, "DATA", CPNS_CARRY_RECORD },
   { CPNS_MSG_POLL, "POLL", CPNS_CARRY_RECORD },
 };
@@ -381,11 +383,19 @@ static const FieldSpec pne_announce_fields[] = {
   F (2, "has UI", FIELD_BOOL, TRUE, 0, 0, pne_announce.has_ui),
   F (3, "has temporary key", FIELD_BOOL, TRUE, 0, 0, pne_announce.has_tk),
   F (4, "temporary key ID", FIELD_BYTES, FALSE, 1, CPNS_KID_MAX, pne_announce.tk_kid),
+  F (5, "EUKey ID", FIELD_BYTES, FALSE, 1, CPNS_KID_MAX, pne_announce.eukey_kid),
+  F (6, "LocalEUKey ID", FIELD_BYTES, FALSE, 1, CPNS_KID_MAX, pne_announce.local_kid),
   { 0 }
 };
 static const FieldSpec path_select_fields[] = {
-  F (1, "path", FIELD_UINT, TRUE, CPNS_PATH_PNE_UI, CPNS_PATH_TEMPORARY_KEY,
+  F (1, "path", FIELD_UINT, TRUE, CPNS_PATH_SESSION, CPNS_PATH_TEMPORARY_KEY,
      path_select.path),
+  F (2, "server ID", FIELD_ID, FALSE, 1, CPNS_ID_MAX, path_select.server_id),
+  { 0 }
+};
+static const FieldSpec local_key_install_fields[] = {
+  F (1, "key ID", FIELD_BYTES, TRUE, 1, CPNS_KID_MAX, local_key_install.kid),
+  F (2, "wrapped LocalEUKey", FIELD_BYTES, TRUE, 1, 256, local_key_install.wrapped_key),
   { 0 }
 };
 static const FieldSpec credential_install_fields[] = {
@@ -422,6 +432,7 @@ body_schema (guint64 type)
     case CPNS_MSG_PNE_ANNOUNCE: return pne_announce_fields;
     case CPNS_MSG_PATH_SELECT: return path_select_fields;
     case CPNS_MSG_CREDENTIAL_INSTALL: return credential_install_fields;
+    case CPNS_MSG_LOCAL_KEY_INSTALL: return local_key_install_fields;
     case CPNS_MSG_DATA: return data_fields;
     case CPNS_MSG_POLL: return empty_fields;
     }

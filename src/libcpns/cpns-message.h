@@ -40,6 +40,7 @@ typedef enum {
   CPNS_MSG_PNE_ANNOUNCE = 32,
   CPNS_MSG_PATH_SELECT = 33,
   CPNS_MSG_CREDENTIAL_INSTALL = 34,
+  CPNS_MSG_LOCAL_KEY_INSTALL = 35,
   CPNS_MSG_DATA = 48,
   CPNS_MSG_POLL = 49,
 } CpnsMsgType;
@@ -142,17 +143,29 @@ typedef struct {
   CpnsBytes name;
   gboolean  has_ui, has_tk;
   CpnsBytes tk_kid;
+  CpnsBytes eukey_kid;   /* present when the PNE holds an EUKey */
+  CpnsBytes local_kid;   /* present when it holds a LocalEUKey */
 } CpnsPneAnnounce;
 
+/* Destination of a PNE_ANNOUNCE whose sender does not know the PN GW's
+ * Entity ID: "the gateway at the other end of this link".  No entity may
+ * have this ID. */
+#define CPNS_PAN_GATEWAY_ID "@pan"
+
 typedef enum {
+  CPNS_PATH_SESSION = 0,       /* keys in place: run the PNE <-> PN GW handshake */
   CPNS_PATH_PNE_UI = 1,        /* 7.4.1 */
   CPNS_PATH_INSTALL_CREDS = 2, /* 7.4.2 */
   CPNS_PATH_TEMPORARY_KEY = 3, /* 7.4.3 */
 } CpnsPath;
 
 typedef struct {
-  guint64 path;
+  guint64   path;
+  CpnsBytes server_id;  /* paths 1 and 2: where the PNE sends its KEY_REQUEST */
 } CpnsPathSelect;
+typedef struct {
+  CpnsBytes kid, wrapped_key;
+} CpnsLocalKeyInstall;
 
 typedef struct {
   CpnsBytes user_id, password;
@@ -181,6 +194,7 @@ typedef struct {
     CpnsPneAnnounce       pne_announce;
     CpnsPathSelect        path_select;
     CpnsCredentialInstall credential_install;
+    CpnsLocalKeyInstall   local_key_install;
     CpnsData              data;
   };
 } CpnsBody;

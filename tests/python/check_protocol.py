@@ -15,7 +15,7 @@ appendix A and against cbor2's encoder). Run it with Debian's
     check_protocol.py live [CPNS_VECTORS]
     check_protocol.py interop [CPNS_VECTORS]
 
-vectors   recomputes every "### Vector: NAME" block of DOC (section 12) from
+vectors   recomputes every "### Vector: NAME" block of DOC (section 13) from
           its inputs: the handshake messages byte for byte, the key schedule,
           and the two records, which are opened and re-sealed here.
 live      does the same with fresh random handshakes made by
@@ -547,7 +547,7 @@ def open_record(sess, data, what):
 
 
 # --------------------------------------------------------------------------
-# Vector blocks (section 12)
+# Vector blocks (section 13)
 
 
 INT_FIELDS = {"purpose", "txid", "chosen_suite", "chosen_mode",
