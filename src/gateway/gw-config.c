@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "gw-config.h"
 
+#include <gio/gio.h>
 #include <string.h>
 
 #include "cpns-message.h"
@@ -57,6 +58,14 @@ gw_config_new_default (void)
   c->wifi_secure_akms = g_strdupv ((char **) default_akms);
   c->wifi_secure_ciphers = g_strdupv ((char **) default_ciphers);
   c->bluetooth_min_security = GW_BT_SECURITY_MEDIUM;
+  c->pan_listen = g_new0 (char *, 2);
+  c->pan_listen[0] = g_strdup (GW_CONFIG_DEFAULT_PAN_LISTEN);
+  c->pan_max_links = 4096;
+  c->pan_idle_timeout = 300;
+  c->pan_handshake_timeout = 30;
+  c->pan_hostapd_control = g_new0 (char *, 1);
+  c->pan_wpa_supplicant_control = g_new0 (char *, 1);
+  c->pan_control_directory = g_strdup (GW_CONFIG_DEFAULT_CONTROL_DIRECTORY);
   return c;
 }
 
@@ -75,6 +84,10 @@ gw_config_free (GwConfig *c)
   g_free (c->server_id);
   g_strfreev (c->wifi_secure_akms);
   g_strfreev (c->wifi_secure_ciphers);
+  g_strfreev (c->pan_listen);
+  g_strfreev (c->pan_hostapd_control);
+  g_strfreev (c->pan_wpa_supplicant_control);
+  g_free (c->pan_control_directory);
   g_free (c);
 }
 
@@ -227,6 +240,116 @@ get_list (Loader *l, const char *group, const char *key, char ***value, GError *
   return TRUE;
 }
 
+/* A ';'-separated list, trimmed, without empty entries; *value stays
+ * untouched when absent, and an empty value is an empty list. */
+static gboolean
+get_raw_list (Loader *l, const char *group, const char *key, char ***value,
+              GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_auto(GStrv) v = g_key_file_get_string_list (l->kf, group, key, NULL, &local);
+  GPtrArray *out;
+
+  if (v == NULL)
+    {
+      if (g_error_matches (local, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND) ||
+          g_error_matches (local, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND))
+        return TRUE;
+      g_set_error (error, GW_ERROR, GW_ERROR_CONFIG, "%s: [%s] %s: %s", l->path, group,
+                   key, local->message);
+      return FALSE;
+    }
+  out = g_ptr_array_new ();
+  for (char **p = v; *p != NULL; p++)
+    if (*g_strstrip (*p) != '\0')
+      g_ptr_array_add (out, g_strdup (*p));
+  g_ptr_array_add (out, NULL);
+  g_strfreev (*value);
+  *value = (char **) g_ptr_array_free (out, FALSE);
+  return TRUE;
+}
+
+/* "ADDR:PORT" or "[IPV6]:PORT" with a numeric address and an explicit port
+ * (":0" picks a free one), as gw_tcp_listener_add() takes them. */
+static gboolean
+get_listen (Loader *l, const char *group, const char *key, char ***value, GError **error)
+{
+  if (!get_raw_list (l, group, key, value, error))
+    return FALSE;
+  for (char **p = *value; *p != NULL; p++)
+    {
+      g_autoptr(GSocketConnectable) parsed = g_network_address_parse (*p, 0, NULL);
+      g_autoptr(GInetAddress) ip = NULL;
+
+      if (parsed != NULL)
+        {
+          const char *host = g_network_address_get_hostname (G_NETWORK_ADDRESS (parsed));
+          ip = g_inet_address_new_from_string (host);
+        }
+      if (parsed == NULL || ip == NULL ||
+          (g_network_address_get_port (G_NETWORK_ADDRESS (parsed)) == 0 &&
+           !g_str_has_suffix (*p, ":0")))
+        return bad_value (l, group, key, *p,
+                          "numeric ADDRESS:PORT or [IPV6-ADDRESS]:PORT entries", error);
+    }
+  return TRUE;
+}
+
+#define IFNAME_MAX 15           /* IFNAMSIZ - 1 */
+#define SUN_PATH_MAX 107        /* sizeof sockaddr_un.sun_path - 1 */
+/* Room left in sun_path for gw_hostapd_request_async()'s own file name. */
+#define CONTROL_DIRECTORY_MAX (SUN_PATH_MAX - 40)
+
+/* Absolute paths of control sockets named after their interface. */
+static gboolean
+get_control_paths (Loader *l, const char *group, const char *key, char ***value,
+                   GError **error)
+{
+  if (!get_raw_list (l, group, key, value, error))
+    return FALSE;
+  for (char **p = *value; *p != NULL; p++)
+    {
+      g_autofree char *base = g_path_get_basename (*p);
+      gboolean ok = g_path_is_absolute (*p) && !g_str_has_suffix (*p, "/") &&
+                    strlen (*p) <= SUN_PATH_MAX && strlen (base) <= IFNAME_MAX;
+
+      for (const char *q = base; ok && *q != '\0'; q++)
+        ok = g_ascii_isgraph (*q) && *q != ':';
+      if (!ok)
+        return bad_value (l, group, key, *p,
+                          "absolute paths of control sockets named after their network "
+                          "interface (e.g. /run/hostapd/wlan0)", error);
+    }
+  return TRUE;
+}
+
+/* One interface is either an access point or a station, and has one
+ * control socket. */
+static gboolean
+check_control_interfaces (Loader *l, GwConfig *c, GError **error)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                      NULL);
+  char **lists[] = { c->pan_hostapd_control, c->pan_wpa_supplicant_control };
+  const char *keys[] = { "hostapd-control", "wpa-supplicant-control" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (lists); i++)
+    for (char **p = lists[i]; *p != NULL; p++)
+      {
+        char *base = g_path_get_basename (*p);
+        if (g_hash_table_contains (seen, base))
+          {
+            g_set_error (error, GW_ERROR, GW_ERROR_CONFIG,
+                         "%s: [pan] %s = '%s' is not valid: interface %s already has a "
+                         "control socket", l->path, keys[i], *p, base);
+            g_free (base);
+            return FALSE;
+          }
+        g_hash_table_add (seen, base);
+      }
+  return TRUE;
+}
+
 static const char *const known_keys[] = {
   "gateway/entity-id", "gateway/state-directory", "gateway/kek-file",
   "gateway/credential", "gateway/credential-file",
@@ -234,7 +357,9 @@ static const char *const known_keys[] = {
   "server/connect-timeout", "server/request-timeout", "server/retry-min",
   "server/retry-max", "server/session-lifetime",
   "pan/wired-is-secure", "pan/wifi-secure-key-management", "pan/wifi-secure-ciphers",
-  "pan/bluetooth-min-security",
+  "pan/bluetooth-min-security", "pan/listen", "pan/max-links", "pan/idle-timeout",
+  "pan/handshake-timeout", "pan/hostapd-control", "pan/wpa-supplicant-control",
+  "pan/control-directory",
   NULL,
 };
 
@@ -316,8 +441,27 @@ gw_config_load (const char *path, gboolean missing_ok, GError **error)
       !get_bool (&l, "pan", "wired-is-secure", &c->wired_is_secure, error) ||
       !get_list (&l, "pan", "wifi-secure-key-management", &c->wifi_secure_akms, error) ||
       !get_list (&l, "pan", "wifi-secure-ciphers", &c->wifi_secure_ciphers, error) ||
-      !get_string (&l, "pan", "bluetooth-min-security", &bt, error))
+      !get_string (&l, "pan", "bluetooth-min-security", &bt, error) ||
+      !get_listen (&l, "pan", "listen", &c->pan_listen, error) ||
+      !get_uint (&l, "pan", "max-links", 1, 65535, &c->pan_max_links, error) ||
+      !get_uint (&l, "pan", "idle-timeout", 1, 86400, &c->pan_idle_timeout, error) ||
+      !get_uint (&l, "pan", "handshake-timeout", 1, 3600, &c->pan_handshake_timeout,
+                 error) ||
+      !get_control_paths (&l, "pan", "hostapd-control", &c->pan_hostapd_control, error) ||
+      !get_control_paths (&l, "pan", "wpa-supplicant-control",
+                          &c->pan_wpa_supplicant_control, error) ||
+      !get_path (&l, "pan", "control-directory", &c->pan_control_directory, FALSE, error) ||
+      !check_control_interfaces (&l, c, error))
     return NULL;
+  if (strlen (c->pan_control_directory) > CONTROL_DIRECTORY_MAX)
+    {
+      g_autofree char *expected =
+        g_strdup_printf ("an absolute path of at most %d bytes (a UNIX socket's name is "
+                         "bound below it)", CONTROL_DIRECTORY_MAX);
+      bad_value (&l, "pan", "control-directory", c->pan_control_directory, expected,
+                 error);
+      return NULL;
+    }
 
   if (credential != NULL)
     {

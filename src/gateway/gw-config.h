@@ -10,6 +10,9 @@
 G_BEGIN_DECLS
 
 #define GW_CONFIG_DEFAULT_PATH "/etc/pngw/pngwd.conf"
+#define GW_CONFIG_DEFAULT_PAN_LISTEN "[::]:7474"
+/* pngwd.service's RuntimeDirectory=: hostapd must be able to reach it. */
+#define GW_CONFIG_DEFAULT_CONTROL_DIRECTORY "/run/pngw"
 
 typedef enum {
   GW_CREDENTIAL_ENROLL,         /* the user enrols the gateway with User ID/password */
@@ -46,6 +49,13 @@ typedef struct {
   char           **wifi_secure_akms;
   char           **wifi_secure_ciphers;
   GwBtSecurity     bluetooth_min_security;
+  char           **pan_listen;        /* "ADDR:PORT" / "[IPV6]:PORT"; empty: no TCP listener */
+  guint            pan_max_links;     /* concurrent PAN links */
+  guint            pan_idle_timeout;  /* seconds without a frame before a link closes */
+  guint            pan_handshake_timeout; /* seconds a PNE may take per provisioning step */
+  char           **pan_hostapd_control;        /* control socket paths; basename = interface */
+  char           **pan_wpa_supplicant_control; /* control socket paths; basename = interface */
+  char            *pan_control_directory;      /* our end of those control sockets */
 } GwConfig;
 
 GwConfig   *gw_config_new_default       (void);

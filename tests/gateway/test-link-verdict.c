@@ -4,6 +4,11 @@
 
 #include "gw-link-verdict.h"
 
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "gw-error.h"
+
 typedef struct {
   const char *name;
   GwLinkFacts facts;
@@ -120,6 +125,128 @@ test_hostapd_sta (void)
   g_assert_null (cipher2);
 }
 
+/* ---- the [pan] keys of the configuration ---- */
+
+static GwConfig *
+load_text (const char *text, GError **error)
+{
+  g_autofree char *path = NULL;
+  int fd = g_file_open_tmp ("pngwd-XXXXXX.conf", &path, NULL);
+  GwConfig *c;
+
+  g_assert_cmpint (fd, >=, 0);
+  g_close (fd, NULL);
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+  c = gw_config_load (path, FALSE, error);
+  g_unlink (path);
+  return c;
+}
+
+static void
+test_pan_defaults (void)
+{
+  g_autoptr(GwConfig) c = gw_config_new_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GwConfig) loaded = load_text ("[pan]\nwired-is-secure = true\n", &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_strv_length (c->pan_listen), ==, 1);
+  g_assert_cmpstr (c->pan_listen[0], ==, "[::]:7474");
+  g_assert_cmpuint (c->pan_max_links, ==, 4096);
+  g_assert_cmpuint (c->pan_idle_timeout, ==, 300);
+  g_assert_cmpuint (c->pan_handshake_timeout, ==, 30);
+  g_assert_nonnull (c->pan_hostapd_control);
+  g_assert_null (c->pan_hostapd_control[0]);
+  g_assert_nonnull (c->pan_wpa_supplicant_control);
+  g_assert_null (c->pan_wpa_supplicant_control[0]);
+  g_assert_cmpstr (c->pan_control_directory, ==, "/run/pngw");
+  g_assert_cmpstr (loaded->pan_listen[0], ==, "[::]:7474");
+  g_assert_true (loaded->wired_is_secure);
+}
+
+static void
+test_pan_keys (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GwConfig) c = load_text (
+    "[pan]\n"
+    "listen = 0.0.0.0:7474; [::1]:7475 ;127.0.0.1:0;\n"
+    "max-links = 10\n"
+    "idle-timeout = 86400\n"
+    "handshake-timeout = 5\n"
+    "hostapd-control = /run/hostapd/wlan0;/run/hostapd/wlan1\n"
+    "wpa-supplicant-control = /run/wpa_supplicant/wlp2s0\n"
+    "control-directory = /run/pngw-test\n", &error);
+  g_autoptr(GwConfig) none = NULL;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_strv_length (c->pan_listen), ==, 3);
+  g_assert_cmpstr (c->pan_listen[0], ==, "0.0.0.0:7474");
+  g_assert_cmpstr (c->pan_listen[1], ==, "[::1]:7475");
+  g_assert_cmpstr (c->pan_listen[2], ==, "127.0.0.1:0");
+  g_assert_cmpuint (c->pan_max_links, ==, 10);
+  g_assert_cmpuint (c->pan_idle_timeout, ==, 86400);
+  g_assert_cmpuint (c->pan_handshake_timeout, ==, 5);
+  g_assert_cmpuint (g_strv_length (c->pan_hostapd_control), ==, 2);
+  g_assert_cmpstr (c->pan_hostapd_control[1], ==, "/run/hostapd/wlan1");
+  g_assert_cmpuint (g_strv_length (c->pan_wpa_supplicant_control), ==, 1);
+  g_assert_cmpstr (c->pan_wpa_supplicant_control[0], ==, "/run/wpa_supplicant/wlp2s0");
+  g_assert_cmpstr (c->pan_control_directory, ==, "/run/pngw-test");
+
+  /* An empty listen means no TCP listener at all. */
+  none = load_text ("[pan]\nlisten =\n", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (none->pan_listen);
+  g_assert_cmpuint (g_strv_length (none->pan_listen), ==, 0);
+}
+
+static void
+test_pan_bad (void)
+{
+  static const struct {
+    const char *text;
+    const char *named;   /* the error must contain this */
+  } bad[] = {
+    { "listen = 0.0.0.0:7474;localhost:7474", "'localhost:7474'" },
+    { "listen = 0.0.0.0", "'0.0.0.0'" },
+    { "listen = ::1:7474", "'::1:7474'" },
+    { "listen = 10.0.0.300:7474", "'10.0.0.300:7474'" },
+    { "listen = 10.0.0.1:70000", "'10.0.0.1:70000'" },
+    { "max-links = 0", "max-links" },
+    { "max-links = 65536", "'65536'" },
+    { "idle-timeout = 0", "idle-timeout" },
+    { "idle-timeout = 86401", "'86401'" },
+    { "handshake-timeout = 3601", "handshake-timeout" },
+    { "handshake-timeout = ten", "'ten'" },
+    { "hostapd-control = wlan0", "'wlan0'" },
+    { "hostapd-control = /run/hostapd/", "'/run/hostapd/'" },
+    { "hostapd-control = /run/hostapd/a-very-long-interface", "a-very-long-interface" },
+    { "wpa-supplicant-control = /run/wpa_supplicant/wl an0", "'/run/wpa_supplicant/wl an0'" },
+    { "hostapd-control = /run/hostapd/wlan0\nwpa-supplicant-control = /run/wpa/wlan0",
+      "interface wlan0 already" },
+    { "control-directory = run/pngw", "'run/pngw'" },
+    { "control-directory =", "control-directory" },
+    { "control-directory = /tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+      "aaaaaaaaaaaaaa", "control-directory" },
+    { "listen-address = 0.0.0.0:1", "listen-address" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *text = g_strdup_printf ("[pan]\n%s\n", bad[i].text);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GwConfig) c = load_text (text, &error);
+
+      g_test_message ("%s -> %s", bad[i].text, error != NULL ? error->message : "(loaded)");
+      g_assert_null (c);
+      g_assert_error (error, GW_ERROR, GW_ERROR_CONFIG);
+      g_assert_nonnull (strstr (error->message, "[pan]"));
+      if (strstr (error->message, bad[i].named) == NULL)
+        g_error ("'%s': the error '%s' does not name %s", bad[i].text, error->message,
+                 bad[i].named);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -128,5 +255,8 @@ main (int argc, char **argv)
   g_test_add_func ("/link-verdict/policy-lists", test_policy_lists);
   g_test_add_func ("/link-verdict/selectors", test_selectors);
   g_test_add_func ("/link-verdict/hostapd-sta", test_hostapd_sta);
+  g_test_add_func ("/config/pan-defaults", test_pan_defaults);
+  g_test_add_func ("/config/pan-keys", test_pan_keys);
+  g_test_add_func ("/config/pan-bad", test_pan_bad);
   return g_test_run ();
 }
