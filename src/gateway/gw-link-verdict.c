@@ -210,3 +210,117 @@ gw_link_facts_from_hostapd_sta (const char *reply, char **key_management,
   *pairwise_cipher = g_strdup (cipher);
   return TRUE;
 }
+
+gboolean
+gw_hostapd_config_is_open (const char *reply)
+{
+  g_auto(GStrv) lines = g_strsplit (reply, "\n", -1);
+  gboolean bss = FALSE;
+
+  for (char **l = lines; *l != NULL; l++)
+    {
+      if (g_str_has_prefix (*l, "bssid="))
+        bss = TRUE;
+      else if (g_str_has_prefix (*l, "wpa=") || g_str_has_prefix (*l, "key_mgmt="))
+        return FALSE;
+    }
+  /* Anything but a real answer ("FAIL", nothing) proves nothing. */
+  return bss;
+}
+
+/* ---- wpa_supplicant's names ---- */
+
+typedef struct {
+  const char *supplicant;   /* wpa_key_mgmt_txt() / wpa_cipher_txt() */
+  const char *policy;
+} Name;
+
+static const Name supplicant_akms[] = {
+  { "NONE", "NONE" },
+  /* Dynamic WEP: no WPA at all. */
+  { "IEEE 802.1X (no WPA)", "IEEE8021X" },
+  { "WPA2/IEEE 802.1X/EAP", "WPA-EAP" },
+  { "WPA/IEEE 802.1X/EAP", "WPA1-EAP" },
+  { "WPA2-PSK", "WPA-PSK" },
+  { "WPA-PSK", "WPA1-PSK" },
+  { "WPA-NONE", "WPA-NONE" },
+  { "FT-EAP", "FT-EAP" },
+  { "FT-EAP-SHA384", "FT-EAP-SHA384" },
+  { "FT-PSK", "FT-PSK" },
+  { "WPA2-EAP-SHA256", "WPA-EAP-SHA256" },
+  { "WPA2-PSK-SHA256", "WPA-PSK-SHA256" },
+  { "WPS", "WPS" },
+  { "SAE", "SAE" },
+  { "SAE-EXT-KEY", "SAE-EXT-KEY" },
+  { "FT-SAE", "FT-SAE" },
+  { "FT-SAE-EXT-KEY", "FT-SAE-EXT-KEY" },
+  { "OSEN", "OSEN" },
+  { "WPA2-EAP-SUITE-B", "WPA-EAP-SUITE-B" },
+  { "WPA2-EAP-SUITE-B-192", "WPA-EAP-SUITE-B-192" },
+  { "FILS-SHA256", "FILS-SHA256" },
+  { "FILS-SHA384", "FILS-SHA384" },
+  { "FT-FILS-SHA256", "FT-FILS-SHA256" },
+  { "FT-FILS-SHA384", "FT-FILS-SHA384" },
+  { "OWE", "OWE" },
+  { "DPP", "DPP" },
+  { "PASN", "PASN" },
+};
+
+static const Name supplicant_ciphers[] = {
+  { "NONE", "NONE" }, { "WEP-40", "WEP40" }, { "WEP-104", "WEP104" },
+  { "TKIP", "TKIP" }, { "CCMP", "CCMP" }, { "GCMP", "GCMP" },
+  { "GCMP-256", "GCMP-256" }, { "CCMP-256", "CCMP-256" },
+};
+
+static const char *
+policy_name (const Name *table, gsize n, const char *name)
+{
+  for (gsize i = 0; name != NULL && i < n; i++)
+    if (strcmp (table[i].supplicant, name) == 0)
+      return table[i].policy;
+  return NULL;
+}
+
+const char *
+gw_akm_from_wpa_supplicant (const char *key_mgmt)
+{
+  return policy_name (supplicant_akms, G_N_ELEMENTS (supplicant_akms), key_mgmt);
+}
+
+const char *
+gw_cipher_from_wpa_supplicant (const char *pairwise_cipher)
+{
+  return policy_name (supplicant_ciphers, G_N_ELEMENTS (supplicant_ciphers),
+                      pairwise_cipher);
+}
+
+gboolean
+gw_link_facts_from_wpa_supplicant_status (const char *reply, char **key_management,
+                                          char **pairwise_cipher)
+{
+  g_auto(GStrv) lines = g_strsplit (reply, "\n", -1);
+  const char *akm = NULL, *cipher = NULL;
+  gboolean completed = FALSE;
+
+  *key_management = NULL;
+  *pairwise_cipher = NULL;
+  for (char **l = lines; *l != NULL; l++)
+    {
+      char *eq = strchr (*l, '=');
+      if (eq == NULL)
+        continue;
+      *eq = '\0';
+      g_strchomp (eq + 1);
+      if (strcmp (*l, "wpa_state") == 0)
+        completed = strcmp (eq + 1, "COMPLETED") == 0;
+      else if (strcmp (*l, "key_mgmt") == 0)
+        akm = gw_akm_from_wpa_supplicant (eq + 1);
+      else if (strcmp (*l, "pairwise_cipher") == 0)
+        cipher = gw_cipher_from_wpa_supplicant (eq + 1);
+    }
+  if (!completed)
+    return FALSE;
+  *key_management = g_strdup (akm);
+  *pairwise_cipher = g_strdup (cipher);
+  return TRUE;
+}

@@ -53,4 +53,21 @@ const char *gw_cipher_from_selector    (const char *selector);
 gboolean    gw_link_facts_from_hostapd_sta (const char *reply, char **key_management,
                                             char **pairwise_cipher);
 
+/* From hostapd's "GET_CONFIG" reply: TRUE if the BSS runs without WPA at
+ * all (no wpa= line), i.e. an open network; its stations then have no AKM
+ * in their STA reply. */
+gboolean    gw_hostapd_config_is_open  (const char *reply);
+
+/* wpa_supplicant's names in its STATUS reply (key_mgmt=WPA2-PSK,
+ * pairwise_cipher=CCMP, ...) to the names of the policy; NULL if unknown.
+ * WPA version 1 maps to WPA1-PSK / WPA1-EAP, which no default policy lists. */
+const char *gw_akm_from_wpa_supplicant    (const char *key_mgmt);
+const char *gw_cipher_from_wpa_supplicant (const char *pairwise_cipher);
+
+/* Facts from the text of wpa_supplicant's "STATUS" reply: FALSE unless
+ * wpa_state=COMPLETED (not associated, or still negotiating keys). */
+gboolean    gw_link_facts_from_wpa_supplicant_status (const char *reply,
+                                                      char **key_management,
+                                                      char **pairwise_cipher);
+
 G_END_DECLS

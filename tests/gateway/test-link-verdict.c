@@ -123,6 +123,105 @@ test_hostapd_sta (void)
                                                  &cipher2));
   g_assert_null (akm2);
   g_assert_null (cipher2);
+
+  /* GET_CONFIG tells an open BSS from one whose station lacks RSN facts. */
+  g_assert_true (gw_hostapd_config_is_open ("bssid=02:00:00:00:03:00\nssid=cafe\n"
+                                            "wps_state=disabled\n"));
+  g_assert_false (gw_hostapd_config_is_open ("bssid=02:00:00:00:03:00\nssid=home\n"
+                                             "wpa=2\nkey_mgmt=SAE\ngroup_cipher=CCMP\n"
+                                             "rsn_pairwise_cipher=CCMP\n"));
+  g_assert_false (gw_hostapd_config_is_open ("FAIL\n"));
+  g_assert_false (gw_hostapd_config_is_open (""));
+}
+
+static void
+test_wpa_supplicant_names (void)
+{
+  static const struct {
+    const char *key_mgmt, *cipher;    /* as wpa_supplicant's STATUS says them */
+    const char *akm, *policy_cipher;  /* the policy's names */
+    GwVerdict   expected;             /* under the default policy */
+  } cases[] = {
+    { "SAE", "CCMP", "SAE", "CCMP", GW_VERDICT_SECURE },
+    { "FT-SAE", "GCMP-256", "FT-SAE", "GCMP-256", GW_VERDICT_SECURE },
+    { "WPA2-PSK", "CCMP", "WPA-PSK", "CCMP", GW_VERDICT_SECURE },
+    { "WPA2-PSK-SHA256", "CCMP-256", "WPA-PSK-SHA256", "CCMP-256", GW_VERDICT_SECURE },
+    { "WPA2/IEEE 802.1X/EAP", "CCMP", "WPA-EAP", "CCMP", GW_VERDICT_SECURE },
+    { "WPA2-EAP-SHA256", "GCMP", "WPA-EAP-SHA256", "GCMP", GW_VERDICT_SECURE },
+    { "FT-PSK", "CCMP", "FT-PSK", "CCMP", GW_VERDICT_SECURE },
+    { "WPA2-PSK", "TKIP", "WPA-PSK", "TKIP", GW_VERDICT_INSECURE },
+    { "WPA-PSK", "TKIP", "WPA1-PSK", "TKIP", GW_VERDICT_INSECURE },
+    { "WPA-PSK", "CCMP", "WPA1-PSK", "CCMP", GW_VERDICT_INSECURE },
+    { "WPA/IEEE 802.1X/EAP", "CCMP", "WPA1-EAP", "CCMP", GW_VERDICT_INSECURE },
+    { "IEEE 802.1X (no WPA)", "WEP-104", "IEEE8021X", "WEP104", GW_VERDICT_INSECURE },
+    { "NONE", "NONE", "NONE", "NONE", GW_VERDICT_INSECURE },
+    { "OWE", "CCMP", "OWE", "CCMP", GW_VERDICT_INSECURE },
+    { "WPA-NONE", "CCMP", "WPA-NONE", "CCMP", GW_VERDICT_INSECURE },
+    { "WPS", "NONE", "WPS", "NONE", GW_VERDICT_INSECURE },
+    { "WPA2-EAP-SUITE-B-192", "GCMP-256", "WPA-EAP-SUITE-B-192", "GCMP-256",
+      GW_VERDICT_INSECURE },
+    { "UNKNOWN", "CCMP", NULL, "CCMP", GW_VERDICT_UNKNOWN },
+    { "SAE", "UNKNOWN", "SAE", NULL, GW_VERDICT_UNKNOWN },
+    { "sae", "ccmp", NULL, NULL, GW_VERDICT_UNKNOWN },  /* its names are exact */
+  };
+  g_autoptr(GwConfig) policy = gw_config_new_default ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      GwLinkFacts facts = { GW_TRANSPORT_WIFI, gw_akm_from_wpa_supplicant (cases[i].key_mgmt),
+                            gw_cipher_from_wpa_supplicant (cases[i].cipher) };
+      g_autofree char *reason = NULL;
+      GwVerdict v = gw_link_verdict (&facts, policy, &reason);
+
+      g_test_message ("%s/%s: %s (%s)", cases[i].key_mgmt, cases[i].cipher,
+                      gw_verdict_to_string (v), reason);
+      g_assert_cmpstr (facts.key_management, ==, cases[i].akm);
+      g_assert_cmpstr (facts.pairwise_cipher, ==, cases[i].policy_cipher);
+      g_assert_cmpint (v, ==, cases[i].expected);
+    }
+  g_assert_null (gw_akm_from_wpa_supplicant (NULL));
+  g_assert_null (gw_cipher_from_wpa_supplicant (""));
+}
+
+static void
+test_wpa_supplicant_status (void)
+{
+  static const char completed[] =
+    "bssid=02:00:00:00:03:00\n"
+    "freq=2412\n"
+    "ssid=home\n"
+    "id=0\n"
+    "mode=station\n"
+    "pairwise_cipher=CCMP\n"
+    "group_cipher=TKIP\n"
+    "key_mgmt=SAE\n"
+    "wpa_state=COMPLETED\n"
+    "ip_address=192.168.1.20\n"
+    "address=02:00:00:00:04:00\n";
+  static const char owe_transition[] =
+    "bssid=02:00:00:00:03:01\nssid=cafe\npairwise_cipher=NONE\ngroup_cipher=NONE\n"
+    "key_mgmt=NONE\nwpa_state=COMPLETED\n";
+  static const char handshaking[] =
+    "bssid=02:00:00:00:03:00\npairwise_cipher=CCMP\nkey_mgmt=WPA2-PSK\n"
+    "wpa_state=4WAY_HANDSHAKE\n";
+  g_autofree char *akm = NULL, *cipher = NULL;
+  g_autofree char *akm2 = NULL, *cipher2 = NULL;
+  g_autofree char *akm3 = NULL, *cipher3 = NULL;
+
+  g_assert_true (gw_link_facts_from_wpa_supplicant_status (completed, &akm, &cipher));
+  g_assert_cmpstr (akm, ==, "SAE");
+  g_assert_cmpstr (cipher, ==, "CCMP");   /* the pairwise one, not group_cipher */
+  g_assert_true (gw_link_facts_from_wpa_supplicant_status (owe_transition, &akm2,
+                                                           &cipher2));
+  g_assert_cmpstr (akm2, ==, "NONE");
+  g_assert_cmpstr (cipher2, ==, "NONE");
+  g_assert_false (gw_link_facts_from_wpa_supplicant_status (handshaking, &akm3, &cipher3));
+  g_assert_null (akm3);
+  g_assert_false (gw_link_facts_from_wpa_supplicant_status ("wpa_state=DISCONNECTED\n",
+                                                            &akm3, &cipher3));
+  g_assert_false (gw_link_facts_from_wpa_supplicant_status ("FAIL\n", &akm3, &cipher3));
+  g_assert_false (gw_link_facts_from_wpa_supplicant_status ("", &akm3, &cipher3));
+  g_assert_null (cipher3);
 }
 
 /* ---- the [pan] keys of the configuration ---- */
@@ -255,6 +354,8 @@ main (int argc, char **argv)
   g_test_add_func ("/link-verdict/policy-lists", test_policy_lists);
   g_test_add_func ("/link-verdict/selectors", test_selectors);
   g_test_add_func ("/link-verdict/hostapd-sta", test_hostapd_sta);
+  g_test_add_func ("/link-verdict/wpa-supplicant-names", test_wpa_supplicant_names);
+  g_test_add_func ("/link-verdict/wpa-supplicant-status", test_wpa_supplicant_status);
   g_test_add_func ("/config/pan-defaults", test_pan_defaults);
   g_test_add_func ("/config/pan-keys", test_pan_keys);
   g_test_add_func ("/config/pan-bad", test_pan_bad);
