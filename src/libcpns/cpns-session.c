@@ -39,7 +39,6 @@ struct _CpnsSession {
   gboolean       recv_any;
   guint64        max_records;
   gint64         expires_at;
-  guint8        *scratch;       /* body encoding for seal_message */
   /* The constant middle of our protected headers, "04 src 05 dst 06 sid 07",
    * for each direction: written with memcpy, recognised with memcmp. */
   guint8         send_mid[MID_MAX], recv_mid[MID_MAX];
@@ -107,7 +106,6 @@ cpns_session_free (CpnsSession *s)
     return;
   cpns_aead_free (s->send.aead);
   cpns_aead_free (s->recv.aead);
-  g_free (s->scratch);
   cpns_wipe (s, sizeof *s);
   g_free (s);
 }
@@ -360,16 +358,23 @@ cpns_session_seal_message (CpnsSession *s, guint64 type, guint64 txid,
                            gboolean encrypt, const CpnsBody *body, guint8 *out,
                            gsize out_cap, GError **error)
 {
+  /* One encoding buffer per thread, not per session: a gateway holds
+   * thousands of sessions. */
+  static GPrivate scratch_key = G_PRIVATE_INIT (g_free);
+  guint8 *scratch = g_private_get (&scratch_key);
   gsize len;
   gsize ret;
 
-  if (s->scratch == NULL)
-    s->scratch = g_malloc (CPNS_MAX_BODY);
-  len = cpns_body_encode (type, body, s->scratch, CPNS_MAX_BODY, error);
+  if (scratch == NULL)
+    {
+      scratch = g_malloc (CPNS_MAX_BODY);
+      g_private_set (&scratch_key, scratch);
+    }
+  len = cpns_body_encode (type, body, scratch, CPNS_MAX_BODY, error);
   if (len == 0)
     return 0;
-  ret = cpns_session_seal (s, type, txid, encrypt, s->scratch, len, out, out_cap, error);
-  cpns_wipe (s->scratch, len);
+  ret = cpns_session_seal (s, type, txid, encrypt, scratch, len, out, out_cap, error);
+  cpns_wipe (scratch, len);
   return ret;
 }
 
