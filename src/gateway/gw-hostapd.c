@@ -8,11 +8,11 @@
 #include "gw-error.h"
 
 #define REPLY_MAX 4096
-#define ATF_COM 0x02   /* complete entry, from <net/if_arp.h> */
 
 typedef struct {
   GSocket *socket;
   char    *local_path;
+  char    *ctrl_path;
   GSource *source;
   guint    timeout;
 } Request;
@@ -23,6 +23,7 @@ request_free (Request *r)
   if (r->local_path != NULL)
     unlink (r->local_path);
   g_free (r->local_path);
+  g_free (r->ctrl_path);
   g_clear_object (&r->socket);
   g_free (r);
 }
@@ -54,8 +55,8 @@ on_timeout (gpointer user_data)
 
   r->timeout = 0;
   finish (task, NULL, g_error_new (GW_ERROR, GW_ERROR_FAILED,
-                                   "hostapd did not answer within %d ms",
-                                   GW_HOSTAPD_TIMEOUT_MS));
+                                   "control socket %s did not answer within %d ms",
+                                   r->ctrl_path, GW_HOSTAPD_TIMEOUT_MS));
   return G_SOURCE_REMOVE;
 }
 
@@ -80,7 +81,9 @@ on_readable (GSocket *socket, GIOCondition condition, gpointer user_data)
     }
   if (n < 0)
     {
-      GError *e = g_error_new (GW_ERROR, GW_ERROR_FAILED, "reading hostapd's answer: %s",
+      Request *r = g_task_get_task_data (task);
+      GError *e = g_error_new (GW_ERROR, GW_ERROR_FAILED,
+                               "reading the answer of control socket %s: %s", r->ctrl_path,
                                error->message);
       g_error_free (error);
       finish (task, NULL, e);
@@ -116,6 +119,7 @@ gw_hostapd_request_async (const char *ctrl_path, const char *local_dir, const ch
       return;
     }
   g_socket_set_blocking (r->socket, FALSE);
+  r->ctrl_path = g_strdup (ctrl_path);
   r->local_path = g_strdup_printf ("%s/hostapd-ctrl-%d-%u", local_dir, (int) getpid (),
                                    counter++);
   unlink (r->local_path);
@@ -125,7 +129,7 @@ gw_hostapd_request_async (const char *ctrl_path, const char *local_dir, const ch
       g_socket_send_to (r->socket, remote, command, strlen (command), NULL, &error) < 0)
     {
       g_task_return_new_error (task, GW_ERROR, GW_ERROR_FAILED,
-                               "hostapd control socket %s: %s", ctrl_path, error->message);
+                               "control socket %s: %s", ctrl_path, error->message);
       g_object_unref (task);
       return;
     }
@@ -139,33 +143,4 @@ char *
 gw_hostapd_request_finish (GAsyncResult *result, GError **error)
 {
   return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-char *
-gw_neighbour_mac_from_arp (const char *arp_table, const char *ip)
-{
-  g_auto(GStrv) lines = g_strsplit (arp_table, "\n", -1);
-
-  /* IP address  HW type  Flags  HW address  Mask  Device */
-  for (char **l = lines; *l != NULL; l++)
-    {
-      g_auto(GStrv) f = g_strsplit_set (g_strstrip (*l), " \t", -1);
-      GPtrArray *fields = g_ptr_array_new ();
-      guint64 flags;
-      char *mac = NULL;
-
-      for (char **p = f; *p != NULL; p++)
-        if (**p != '\0')
-          g_ptr_array_add (fields, *p);
-      if (fields->len >= 6 && g_strcmp0 (fields->pdata[0], ip) == 0 &&
-          g_str_has_prefix (fields->pdata[2], "0x") &&
-          g_ascii_string_to_unsigned ((char *) fields->pdata[2] + 2, 16, 0, G_MAXUINT16,
-                                      &flags, NULL) &&
-          (flags & ATF_COM) && strlen (fields->pdata[3]) == 17)
-        mac = g_ascii_strdown (fields->pdata[3], -1);
-      g_ptr_array_free (fields, TRUE);
-      if (mac != NULL)
-        return mac;
-    }
-  return NULL;
 }

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
-/* Facts about a Wi-Fi station from hostapd's control interface (a UNIX
- * datagram socket, e.g. /run/hostapd/wlan0): "STA <mac>" gives the
- * negotiated AKM and pairwise cipher.  And the station's MAC address from
- * the IPv4 neighbour table, for a PNE known by its IP address. */
+/* Requests to the control interface of hostapd or wpa_supplicant (a UNIX
+ * datagram socket, e.g. /run/hostapd/wlan0): hostapd's "STA <mac>" gives a
+ * station's negotiated AKM and pairwise cipher, wpa_supplicant's "STATUS"
+ * those of our own link.  gw-link-probe puts them together. */
 
 #include <gio/gio.h>
 
@@ -19,9 +19,5 @@ void     gw_hostapd_request_async  (const char *ctrl_path, const char *local_dir
                                     const char *command, GCancellable *cancellable,
                                     GAsyncReadyCallback callback, gpointer user_data);
 char    *gw_hostapd_request_finish (GAsyncResult *result, GError **error);
-
-/* The MAC address for @ip in the text of /proc/net/arp (complete entries
- * only), lower case, or NULL. */
-char    *gw_neighbour_mac_from_arp (const char *arp_table, const char *ip);
 
 G_END_DECLS

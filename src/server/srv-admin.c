@@ -400,6 +400,8 @@ cmd_entity_provision (Admin *a, char **args)
     return usage_error ("entity provision needs --user USER and --output FILE");
   if (!cpns_entity_id_is_valid (args[0], strlen (args[0])))
     return usage_error ("'%s' is not an Entity ID", args[0]);
+  if (strcmp (args[0], CPNS_PAN_GATEWAY_ID) == 0)
+    return usage_error ("'%s' is a reserved ID and names no entity", args[0]);
   if (!cpns_random (key, sizeof key, &error) || !cpns_random (kid, sizeof kid, &error) ||
       !open_store (a, &error) ||
       !srv_store_set_eukey (a->store, args[0], a->user, FALSE, kid, sizeof kid, key,

@@ -196,6 +196,12 @@ parse_value (SrvConfig *c, const KeySpec *spec, const char *value, char **reason
                                      "A-Z a-z 0-9 . _ - : @", CPNS_ID_MAX);
           return FALSE;
         }
+      if (strcmp (value, CPNS_PAN_GATEWAY_ID) == 0)
+        {
+          *reason = g_strdup ("'" CPNS_PAN_GATEWAY_ID "' is a reserved ID (protocol.md "
+                              "12.1) and names no entity");
+          return FALSE;
+        }
       g_free (*(char **) field);
       *(char **) field = g_strdup (value);
       return TRUE;

@@ -9,6 +9,9 @@
 
 #define EXPIRE_INTERVAL_S 10
 #define MAX_QUEUED_PER_ENTITY 64
+/* Routed messages a poll tries before it gives up with 204: each failed
+ * try moves a PNE off this gateway, so this only bounds the work. */
+#define MAX_ROUTED_TRIES 8
 
 struct _SrvCore {
   GObject       parent_instance;
@@ -101,7 +104,8 @@ on_eukey_replaced (SrvEnrolment *enrolment, const char *entity_id, gpointer data
   srv_sessions_end_entity (core->sessions, entity_id);
 }
 
-/* Polls that came in an ended session cannot be answered in it. */
+/* Polls that came in an ended session cannot be answered in it; and a PNE
+ * without a live session has nothing its gateway could be handed. */
 static void
 on_session_ended (SrvSessions *sessions, const char *entity_id, const guint8 *session_id,
                   gpointer data)
@@ -109,6 +113,33 @@ on_session_ended (SrvSessions *sessions, const char *entity_id, const guint8 *se
   SrvCore *core = data;
 
   srv_mailbox_end_session (core->mailbox, entity_id, session_id);
+  srv_mailbox_reroute (core->mailbox, entity_id);
+}
+
+/* A PNE with messages waiting can now be reached through its gateway. */
+static void
+on_session_established (SrvSessions *sessions, const char *entity_id, gpointer data)
+{
+  SrvCore *core = data;
+
+  srv_mailbox_reroute (core->mailbox, entity_id);
+}
+
+/* SrvMailboxRouteFunc (protocol.md 12.1): the PN GW of the entity's current
+ * LocalEUKey, while the entity has a live session to seal its records in. */
+static char *
+route_for (const char *entity_id, gpointer data)
+{
+  SrvCore *core = data;
+  g_autoptr(GError) error = NULL;
+  char *gateway;
+
+  if (srv_sessions_get_newest (core->sessions, entity_id) == NULL)
+    return NULL;
+  gateway = srv_store_get_pne_gateway (core->store, entity_id, &error);
+  if (error != NULL)
+    g_warning ("messages for '%s': %s", entity_id, error->message);
+  return gateway;
 }
 
 static gboolean
@@ -137,9 +168,12 @@ srv_core_new (SrvStore *store, const SrvConfig *config, const CpnsSecret *server
   core->sessions = srv_sessions_new (store, config->entity_id, config->session_lifetime,
                                      config->max_sessions, NULL, NULL);
   core->mailbox = srv_mailbox_new (MAX_QUEUED_PER_ENTITY);
+  srv_mailbox_set_router (core->mailbox, route_for, core);
   g_signal_connect (core->enrolment, "eukey-replaced", G_CALLBACK (on_eukey_replaced),
                     core);
   g_signal_connect (core->sessions, "session-ended", G_CALLBACK (on_session_ended), core);
+  g_signal_connect (core->sessions, "session-established",
+                    G_CALLBACK (on_session_established), core);
   core->expire_timer = g_timeout_add_seconds (EXPIRE_INTERVAL_S, on_expire_timer, core);
   return core;
 }
@@ -242,34 +276,48 @@ open_record (SrvCore *core, const guint8 *data, gsize len, SrvSession **session,
   return NULL;
 }
 
-/* 200 with @type/@body sealed in @s, answering transaction @txid. */
-static SrvReply *
-seal_reply (SrvCore *core, SrvSession *s, guint64 type, guint64 txid, gboolean encrypt,
-            const CpnsSecret *body)
+/* @type/@body sealed in @s as the answer to transaction @txid.  A session
+ * past its limits is ended (and @s freed): NOT_FOUND. */
+static GBytes *
+seal_record (SrvCore *core, SrvSession *s, guint64 type, guint64 txid, gboolean encrypt,
+             const CpnsSecret *body, GError **error)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) local = NULL;
   gsize len;
 
   /* Must-encrypt types are sealed encrypted whatever the request was. */
   if (cpns_msg_type_carry (type) & CPNS_CARRY_MUST_ENCRYPT)
     encrypt = TRUE;
   len = cpns_session_seal (s->session, type, txid, encrypt, body->data, body->len,
-                           core->record, CPNS_MAX_RECORD, &error);
-  if (len == 0)
+                           core->record, CPNS_MAX_RECORD, &local);
+  if (len > 0)
+    return g_bytes_new (core->record, len);
+  if (g_error_matches (local, CPNS_ERROR, CPNS_ERROR_REKEY_NEEDED))
     {
-      if (g_error_matches (error, CPNS_ERROR, CPNS_ERROR_REKEY_NEEDED))
-        {
-          srv_sessions_end (core->sessions, s->id);
-          return srv_reply_error (0, core->self_id, s->entity_id, txid,
-                                  CPNS_ERROR_NOT_FOUND,
-                                  "the session has ended; run a new handshake");
-        }
-      g_warning ("cannot seal %s for '%s': %s", cpns_msg_type_name (type), s->entity_id,
-                 error->message);
-      return srv_reply_error (0, core->self_id, s->entity_id, txid, CPNS_ERROR_FAILED,
-                              "internal server error");
+      srv_sessions_end (core->sessions, s->id);
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_NOT_FOUND,
+                   "the session has ended; run a new handshake");
+      return NULL;
     }
-  return srv_reply_new (200, g_bytes_new (core->record, len));
+  g_warning ("cannot seal %s for '%s': %s", cpns_msg_type_name (type), s->entity_id,
+             local->message);
+  g_set_error (error, CPNS_ERROR, CPNS_ERROR_FAILED, "internal server error");
+  return NULL;
+}
+
+/* 200 with @type/@body sealed in @s, answering transaction @txid. */
+static SrvReply *
+seal_reply (SrvCore *core, SrvSession *s, guint64 type, guint64 txid, gboolean encrypt,
+            const CpnsSecret *body)
+{
+  g_autoptr(GError) error = NULL;
+  /* Sealing may end the session, and free @s. */
+  g_autofree char *entity_id = g_strdup (s->entity_id);
+  GBytes *record = seal_record (core, s, type, txid, encrypt, body, &error);
+
+  if (record == NULL)
+    return srv_reply_from_error (core->self_id, entity_id, txid, error);
+  return srv_reply_new (200, record);
 }
 
 static SrvReply *
@@ -312,6 +360,40 @@ handle_record (SrvCore *core, const guint8 *data, gsize len)
   return reply;
 }
 
+/* A message for another entity (a PNE) that the poll of @gateway_id took:
+ * sealed in the PNE's newest live session (source: the server,
+ * destination: the PNE), as long as the PNE's current LocalEUKey still
+ * pairs it with @gateway_id and its key is still current.  Otherwise NULL,
+ * and the message goes back to the PNE's queue, routed anew. */
+static SrvReply *
+deliver_routed (SrvCore *core, const char *gateway_id, guint64 txid, SrvQueued *queued)
+{
+  g_autoptr(SrvQueued) q = queued;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *via = NULL;
+  SrvSession *s = srv_sessions_get_newest (core->sessions, q->entity_id);
+  GBytes *record = NULL;
+
+  /* Checking the key may end the PNE's sessions. */
+  if (s != NULL && !session_key_current (core, s, &error))
+    s = NULL;
+  if (s != NULL)
+    via = srv_store_get_pne_gateway (core->store, q->entity_id, &error);
+  if (s != NULL && g_strcmp0 (via, gateway_id) == 0)
+    record = seal_record (core, s, q->type, txid, q->encrypt, q->body, &error);
+  if (record != NULL)
+    {
+      g_debug ("%s for '%s' handed to the poll of '%s'", cpns_msg_type_name (q->type),
+               q->entity_id, gateway_id);
+      return srv_reply_new (200, record);
+    }
+  g_debug ("%s for '%s' not for the poll of '%s' after all%s%s",
+           cpns_msg_type_name (q->type), q->entity_id, gateway_id,
+           error != NULL ? ": " : "", error != NULL ? error->message : "");
+  srv_mailbox_requeue (core->mailbox, g_steal_pointer (&q));
+  return NULL;
+}
+
 /* A POLL that waits for a message. */
 typedef struct {
   SrvCore     *core;
@@ -348,14 +430,22 @@ on_poll_wake (SrvWake why, SrvQueued *queued, gpointer data)
     {
     case SRV_WAKE_MESSAGE:
       s = srv_sessions_lookup (core->sessions, p->session_id);
-      if (s != NULL)
+      if (s != NULL && strcmp (q->entity_id, p->entity_id) == 0)
         {
           reply = deliver (core, s, p->txid, q);
           break;
         }
-      /* Keep it for the entity's next poll, in its next session. */
-      srv_mailbox_post (core->mailbox, p->entity_id, q->type, q->encrypt, q->body->data,
-                        q->body->len, NULL);
+      if (s != NULL)
+        {
+          /* Not deliverable after all: an empty answer, and the gateway
+           * polls again. */
+          reply = deliver_routed (core, p->entity_id, p->txid, g_steal_pointer (&q));
+          if (reply == NULL)
+            reply = srv_reply_new (204, NULL);
+          break;
+        }
+      /* Keep it, in order, for the next poll, in a next session. */
+      srv_mailbox_requeue (core->mailbox, g_steal_pointer (&q));
       G_GNUC_FALLTHROUGH;
     case SRV_WAKE_ENDED:
       reply = srv_reply_error (0, core->self_id, p->entity_id, p->txid,
@@ -378,7 +468,8 @@ static SrvReply *
 handle_poll (SrvCore *core, const guint8 *data, gsize len, SrvReplyFunc later,
              gpointer later_data, guint *wait_id)
 {
-  g_autoptr(SrvQueued) q = NULL;
+  g_autofree char *entity_id = NULL;
+  guint8 session_id[CPNS_SESSION_ID_LEN];
   SrvSession *s = NULL;
   CpnsHeader hdr;
   CpnsBody body;
@@ -392,20 +483,51 @@ handle_poll (SrvCore *core, const guint8 *data, gsize len, SrvReplyFunc later,
   cpns_wipe (core->plain, plain_len);
   if (hdr.type != CPNS_MSG_POLL)
     return error_reply (core, &hdr, CPNS_ERROR_STATE, "/poll takes POLL only");
-  q = srv_mailbox_take (core->mailbox, s->entity_id);
-  if (q != NULL)
-    return deliver (core, s, hdr.txid, q);
-  if (later == NULL)
+  /* Handing messages on may end sessions: keep ours by value. */
+  entity_id = g_strdup (s->entity_id);
+  memcpy (session_id, s->id, sizeof session_id);
+  for (guint tries = 0; tries < MAX_ROUTED_TRIES; tries++)
+    {
+      SrvQueued *q = srv_mailbox_take (core->mailbox, entity_id);
+
+      if (q == NULL)
+        break;
+      if (strcmp (q->entity_id, entity_id) != 0)
+        {
+          reply = deliver_routed (core, entity_id, hdr.txid, q);
+          if (reply != NULL)
+            return reply;
+          continue;
+        }
+      s = srv_sessions_lookup (core->sessions, session_id);
+      if (s == NULL)
+        {
+          srv_mailbox_requeue (core->mailbox, q);
+          return error_reply (core, &hdr, CPNS_ERROR_NOT_FOUND,
+                              "the session has ended; run a new handshake");
+        }
+      reply = deliver (core, s, hdr.txid, q);
+      srv_queued_free (q);
+      return reply;
+    }
+  s = srv_sessions_lookup (core->sessions, session_id);
+  if (s == NULL)
+    return error_reply (core, &hdr, CPNS_ERROR_NOT_FOUND,
+                        "the session has ended; run a new handshake");
+  /* Out of tries with messages still routed here: answer now, the next
+   * poll takes them. */
+  if (later == NULL || srv_mailbox_get_routed (core->mailbox, entity_id) > 0 ||
+      srv_mailbox_get_queued (core->mailbox, entity_id) > 0)
     return srv_reply_new (204, NULL);
 
   p = g_new0 (Poll, 1);
   p->core = core;
-  memcpy (p->session_id, s->id, CPNS_SESSION_ID_LEN);
-  p->entity_id = g_strdup (s->entity_id);
+  memcpy (p->session_id, session_id, CPNS_SESSION_ID_LEN);
+  p->entity_id = g_strdup (entity_id);
   p->txid = hdr.txid;
   p->later = later;
   p->later_data = later_data;
-  *wait_id = srv_mailbox_wait (core->mailbox, s->entity_id, s->id, core->poll_timeout_ms,
+  *wait_id = srv_mailbox_wait (core->mailbox, entity_id, session_id, core->poll_timeout_ms,
                                on_poll_wake, p, (GDestroyNotify) poll_free);
   return NULL;
 }

@@ -48,7 +48,9 @@ SrvReply *srv_core_handle (SrvCore *core, SrvEndpoint endpoint, const char *peer
 void      srv_core_cancel (SrvCore *core, guint wait_id);
 
 /* Queues a message for @entity_id: it answers the entity's next (or
- * current) POLL, sealed in the session that POLL came in. */
+ * current) POLL, sealed in the session that POLL came in; or, for a PNE
+ * with a live session, the next POLL of the PN GW of its current
+ * LocalEUKey, sealed in the PNE's newest session (protocol.md 12.1). */
 gboolean  srv_core_post   (SrvCore *core, const char *entity_id, guint64 type,
                            const CpnsBody *body, gboolean encrypt, GError **error);
 

@@ -249,6 +249,15 @@ key_request (SrvEnrolment *e, const char *peer, const CpnsPlainMessage *msg)
                             "the subject is not a valid Entity ID");
       subject = g_strndup ((const char *) req->subject.data, req->subject.len);
     }
+  /* protocol.md 12.1: "the PN GW at the other end of a PAN link". */
+  if (strcmp (msg->hdr.src, CPNS_PAN_GATEWAY_ID) == 0)
+    return error_reply (e, &msg->hdr, CPNS_ERROR_INVALID_ARGUMENT,
+                        "the source '" CPNS_PAN_GATEWAY_ID "' is a reserved ID and names "
+                        "no entity");
+  if (g_strcmp0 (subject, CPNS_PAN_GATEWAY_ID) == 0)
+    return error_reply (e, &msg->hdr, CPNS_ERROR_INVALID_ARGUMENT,
+                        "the subject '" CPNS_PAN_GATEWAY_ID "' is a reserved ID and names "
+                        "no entity");
   x->has_subject = subject != NULL && strcmp (subject, msg->hdr.src) != 0;
   x->entity_id = g_strdup (x->has_subject ? subject : msg->hdr.src);
 

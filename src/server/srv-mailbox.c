@@ -15,17 +15,30 @@ typedef struct {
   GDestroyNotify     destroy;
 } Waiter;
 
+/* Invariant: a box with messages has no poll that could take them waiting,
+ * neither its own nor its gateway's (every change that could hand one over
+ * ends in dispatch()). */
 typedef struct {
-  GQueue messages;   /* SrvQueued, oldest first */
-  GQueue waiters;    /* Waiter, oldest first */
+  char    *entity_id;
+  GQueue   messages;   /* SrvQueued, oldest first */
+  GQueue   waiters;    /* Waiter, oldest first */
+  /* Known only while messages are queued: asked again each time. */
+  gboolean routed;
+  char    *via;        /* the gateway whose polls take them too, or NULL */
+  GList    turn;       /* link in the turns of @via (data: this box) */
+  gboolean has_turn;
 } Box;
 
 struct _SrvMailbox {
-  GObject     parent_instance;
-  guint       max_per_entity;
-  guint       next_id;
-  GHashTable *boxes;     /* entity ID -> Box */
-  GHashTable *waiters;   /* GUINT_TO_POINTER (id) -> Waiter (owned by its Box) */
+  GObject             parent_instance;
+  guint               max_per_entity;
+  guint               next_id;
+  guint64             next_seq;
+  SrvMailboxRouteFunc router;
+  gpointer            router_data;
+  GHashTable         *boxes;     /* entity ID -> Box */
+  GHashTable         *waiters;   /* GUINT_TO_POINTER (id) -> Waiter (owned by its Box) */
+  GHashTable         *turns;     /* gateway ID -> GQueue of Box (links in the boxes) */
 };
 
 G_DEFINE_TYPE (SrvMailbox, srv_mailbox, G_TYPE_OBJECT)
@@ -36,6 +49,7 @@ srv_queued_free (SrvQueued *q)
   if (q == NULL)
     return;
   cpns_secret_free (q->body);
+  g_free (q->entity_id);
   g_free (q);
 }
 
@@ -55,6 +69,8 @@ box_free (Box *box)
 {
   g_queue_clear_full (&box->messages, (GDestroyNotify) srv_queued_free);
   g_queue_clear_full (&box->waiters, (GDestroyNotify) waiter_free);
+  g_free (box->via);
+  g_free (box->entity_id);
   g_free (box);
 }
 
@@ -64,7 +80,9 @@ srv_mailbox_dispose (GObject *object)
   SrvMailbox *mb = SRV_MAILBOX (object);
 
   /* Waiters that were never woken are dropped without a call: whoever
-   * owns the mailbox shuts it down first if it wants them answered. */
+   * owns the mailbox shuts it down first if it wants them answered.  The
+   * turns only link boxes: they go first. */
+  g_hash_table_remove_all (mb->turns);
   g_hash_table_remove_all (mb->waiters);
   g_hash_table_remove_all (mb->boxes);
   G_OBJECT_CLASS (srv_mailbox_parent_class)->dispose (object);
@@ -75,6 +93,7 @@ srv_mailbox_finalize (GObject *object)
 {
   SrvMailbox *mb = SRV_MAILBOX (object);
 
+  g_hash_table_unref (mb->turns);
   g_hash_table_unref (mb->waiters);
   g_hash_table_unref (mb->boxes);
   G_OBJECT_CLASS (srv_mailbox_parent_class)->finalize (object);
@@ -93,6 +112,9 @@ srv_mailbox_init (SrvMailbox *mb)
   mb->boxes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                      (GDestroyNotify) box_free);
   mb->waiters = g_hash_table_new (g_direct_hash, g_direct_equal);
+  /* GQueues made by g_new0 and freed by g_free, not g_queue_free: the
+   * links belong to the boxes. */
+  mb->turns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }
 
 SrvMailbox *
@@ -104,6 +126,13 @@ srv_mailbox_new (guint max_per_entity)
   return mb;
 }
 
+void
+srv_mailbox_set_router (SrvMailbox *mb, SrvMailboxRouteFunc func, gpointer user_data)
+{
+  mb->router = func;
+  mb->router_data = user_data;
+}
+
 static Box *
 get_box (SrvMailbox *mb, const char *entity_id, gboolean create)
 {
@@ -112,6 +141,8 @@ get_box (SrvMailbox *mb, const char *entity_id, gboolean create)
   if (box == NULL && create)
     {
       box = g_new0 (Box, 1);
+      box->entity_id = g_strdup (entity_id);
+      box->turn.data = box;
       g_hash_table_insert (mb->boxes, g_strdup (entity_id), box);
     }
   return box;
@@ -123,7 +154,78 @@ drop_box_if_empty (SrvMailbox *mb, const char *entity_id)
   Box *box = get_box (mb, entity_id, FALSE);
 
   if (box != NULL && box->messages.length == 0 && box->waiters.length == 0)
-    g_hash_table_remove (mb->boxes, entity_id);
+    {
+      g_assert (!box->has_turn);
+      g_hash_table_remove (mb->boxes, entity_id);
+    }
+}
+
+/* ---- routes and turns ---- */
+
+static void
+drop_turn (SrvMailbox *mb, Box *box)
+{
+  GQueue *turns;
+
+  if (!box->has_turn)
+    return;
+  turns = g_hash_table_lookup (mb->turns, box->via);
+  g_queue_unlink (turns, &box->turn);
+  box->has_turn = FALSE;
+  if (turns->length == 0)
+    g_hash_table_remove (mb->turns, box->via);
+}
+
+/* At the end of the turns of its gateway, if it has one and messages. */
+static void
+take_turn (SrvMailbox *mb, Box *box)
+{
+  GQueue *turns;
+
+  if (box->has_turn || box->via == NULL || box->messages.length == 0)
+    return;
+  turns = g_hash_table_lookup (mb->turns, box->via);
+  if (turns == NULL)
+    {
+      turns = g_new0 (GQueue, 1);
+      g_hash_table_insert (mb->turns, g_strdup (box->via), turns);
+    }
+  g_queue_push_tail_link (turns, &box->turn);
+  box->has_turn = TRUE;
+}
+
+static void
+forget_route (SrvMailbox *mb, Box *box)
+{
+  drop_turn (mb, box);
+  g_clear_pointer (&box->via, g_free);
+  box->routed = FALSE;
+}
+
+/* Asks the router once the box has messages; the answer holds until the
+ * queue is empty again or the route is asked for anew. */
+static void
+route (SrvMailbox *mb, Box *box)
+{
+  if (box->routed || box->messages.length == 0)
+    return;
+  box->via = mb->router != NULL ? mb->router (box->entity_id, mb->router_data) : NULL;
+  if (g_strcmp0 (box->via, box->entity_id) == 0)
+    g_clear_pointer (&box->via, g_free);
+  box->routed = TRUE;
+  take_turn (mb, box);
+}
+
+/* The head message of @box is gone: its turn moves to the end, or ends
+ * with its queue. */
+static void
+after_take (SrvMailbox *mb, Box *box)
+{
+  drop_turn (mb, box);
+  if (box->messages.length > 0)
+    take_turn (mb, box);
+  else
+    forget_route (mb, box);
 }
 
 /* Unlinks @w and calls it; the callback may post or wait again. */
@@ -141,6 +243,39 @@ wake (SrvMailbox *mb, Waiter *w, SrvWake why, SrvQueued *queued)
   drop_box_if_empty (mb, entity_id);
 }
 
+/* Hands the messages of @entity_id_in to waiting polls, its own first,
+ * then its gateway's, until either runs out. */
+static void
+dispatch (SrvMailbox *mb, const char *entity_id_in)
+{
+  /* The box (and the caller's string) may go away in a callback. */
+  g_autofree char *entity_id = g_strdup (entity_id_in);
+
+  for (;;)
+    {
+      Box *box = get_box (mb, entity_id, FALSE);
+      Box *gateway;
+      Waiter *w = NULL;
+      SrvQueued *q;
+
+      if (box == NULL || box->messages.length == 0)
+        break;
+      if (box->waiters.length > 0)
+        w = g_queue_peek_head (&box->waiters);
+      else if (box->via != NULL && (gateway = get_box (mb, box->via, FALSE)) != NULL &&
+               gateway->waiters.length > 0)
+        w = g_queue_peek_head (&gateway->waiters);
+      if (w == NULL)
+        break;
+      q = g_queue_pop_head (&box->messages);
+      after_take (mb, box);
+      drop_box_if_empty (mb, entity_id);
+      wake (mb, w, SRV_WAKE_MESSAGE, q);
+    }
+}
+
+/* ---- the API ---- */
+
 gboolean
 srv_mailbox_post (SrvMailbox *mb, const char *entity_id, guint64 type, gboolean encrypt,
                   const guint8 *body, gsize len, GError **error)
@@ -148,35 +283,88 @@ srv_mailbox_post (SrvMailbox *mb, const char *entity_id, guint64 type, gboolean 
   Box *box = get_box (mb, entity_id, TRUE);
   SrvQueued *q;
 
-  if (box->waiters.length == 0 && box->messages.length >= mb->max_per_entity)
+  /* By the invariant, a full queue has no poll waiting for it. */
+  if (box->messages.length >= mb->max_per_entity)
     {
       g_set_error (error, CPNS_ERROR, CPNS_ERROR_UNAVAILABLE,
                    "the queue for '%s' is full (%u messages)", entity_id,
                    mb->max_per_entity);
+      drop_box_if_empty (mb, entity_id);
       return FALSE;
     }
   q = g_new0 (SrvQueued, 1);
+  q->entity_id = g_strdup (entity_id);
+  q->seq = ++mb->next_seq;
   q->type = type;
   q->encrypt = encrypt;
   q->body = cpns_secret_new (body, len);
-  if (box->waiters.length > 0)
-    wake (mb, g_queue_peek_head (&box->waiters), SRV_WAKE_MESSAGE, q);
-  else
-    g_queue_push_tail (&box->messages, q);
+  g_queue_push_tail (&box->messages, q);
+  route (mb, box);
+  dispatch (mb, entity_id);
   return TRUE;
 }
 
-SrvQueued *
-srv_mailbox_take (SrvMailbox *mb, const char *entity_id)
+void
+srv_mailbox_requeue (SrvMailbox *mb, SrvQueued *queued)
 {
-  Box *box = get_box (mb, entity_id, FALSE);
+  Box *box = get_box (mb, queued->entity_id, TRUE);
+  g_autofree char *entity_id = g_strdup (queued->entity_id);
+
+  g_queue_push_head (&box->messages, queued);
+  forget_route (mb, box);
+  route (mb, box);
+  dispatch (mb, entity_id);
+}
+
+SrvQueued *
+srv_mailbox_take (SrvMailbox *mb, const char *entity_id_in)
+{
+  g_autofree char *entity_id = g_strdup (entity_id_in);
+  Box *own = get_box (mb, entity_id, FALSE);
+  GQueue *turns = g_hash_table_lookup (mb->turns, entity_id);
+  Box *other = turns != NULL ? g_queue_peek_head (turns) : NULL;
+  SrvQueued *own_head = own != NULL ? g_queue_peek_head (&own->messages) : NULL;
+  SrvQueued *other_head = other != NULL ? g_queue_peek_head (&other->messages) : NULL;
+  g_autofree char *from_id = NULL;
+  Box *from;
   SrvQueued *q;
 
-  if (box == NULL)
+  if (own_head == NULL && other_head == NULL)
     return NULL;
-  q = g_queue_pop_head (&box->messages);
-  drop_box_if_empty (mb, entity_id);
+  from = own_head != NULL && (other_head == NULL || own_head->seq < other_head->seq) ?
+         own : other;
+  q = g_queue_pop_head (&from->messages);
+  from_id = g_strdup (from->entity_id);
+  after_take (mb, from);
+  drop_box_if_empty (mb, from_id);
   return q;
+}
+
+void
+srv_mailbox_reroute (SrvMailbox *mb, const char *entity_id_in)
+{
+  g_autofree char *entity_id = g_strdup (entity_id_in);
+  Box *box = get_box (mb, entity_id, FALSE);
+
+  if (box == NULL || box->messages.length == 0)
+    return;
+  forget_route (mb, box);
+  route (mb, box);
+  dispatch (mb, entity_id);
+}
+
+void
+srv_mailbox_reroute_via (SrvMailbox *mb, const char *gateway_id)
+{
+  GQueue *turns = g_hash_table_lookup (mb->turns, gateway_id);
+  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+
+  if (turns == NULL)
+    return;
+  for (GList *l = turns->head; l != NULL; l = l->next)
+    g_ptr_array_add (ids, g_strdup (((Box *) l->data)->entity_id));
+  for (guint i = 0; i < ids->len; i++)
+    srv_mailbox_reroute (mb, g_ptr_array_index (ids, i));
 }
 
 guint
@@ -185,6 +373,14 @@ srv_mailbox_get_queued (SrvMailbox *mb, const char *entity_id)
   Box *box = get_box (mb, entity_id, FALSE);
 
   return box != NULL ? box->messages.length : 0;
+}
+
+guint
+srv_mailbox_get_routed (SrvMailbox *mb, const char *gateway_id)
+{
+  GQueue *turns = g_hash_table_lookup (mb->turns, gateway_id);
+
+  return turns != NULL ? turns->length : 0;
 }
 
 guint

@@ -52,6 +52,12 @@ parse_entry (char **fields, const char *name, guint line, GError **error)
                   "A-Z a-z 0-9 . _ - : @)", fields[0], CPNS_ID_MAX);
       return NULL;
     }
+  if (strcmp (fields[0], CPNS_PAN_GATEWAY_ID) == 0)
+    {
+      line_error (error, name, line, "'%s' is a reserved ID (protocol.md 12.1) and cannot "
+                  "name a PNE", fields[0]);
+      return NULL;
+    }
   e->entity_id = g_strdup (fields[0]);
   if (kid_hex == 0 || kid_hex > 2 * CPNS_KID_MAX ||
       !srv_hex_decode (fields[1], kid_hex, e->kid))

@@ -154,6 +154,8 @@ local_key_request (const SrvRequestContext *ctx, const char *entity_id,
   kid_hex = srv_hex_encode (kid, sizeof kid);
   g_message ("'%s' (user '%s') got LocalEUKey %s for '%s'", entity_id, user_id, kid_hex,
              pne);
+  /* Messages waiting for the PNE now go to this gateway's polls. */
+  srv_mailbox_reroute (ctx->mailbox, pne);
   body.local_key_delivery.pne = CPNS_STR (pne);
   body.local_key_delivery.kid = CPNS_BYTES (kid, sizeof kid);
   body.local_key_delivery.local_key = CPNS_BYTES (key, sizeof key);
@@ -184,6 +186,9 @@ pne_release (const SrvRequestContext *ctx, const char *entity_id, const char *us
       return FALSE;
     }
   g_message ("'%s' (user '%s') released '%s'", entity_id, user_id, pne);
+  /* Its LocalEUKeys are gone: the PNEs it was the gateway of are not
+   * reached through it any more. */
+  srv_mailbox_reroute_via (ctx->mailbox, pne);
   body.ack.type = CPNS_MSG_PNE_RELEASE;
   if (!encode_answer (CPNS_MSG_ACK, FALSE, &body, answer, error))
     return FALSE;

@@ -4,7 +4,8 @@
 /* Requests inside a session (the /record endpoint), each authorized from
  * the session's Entity ID and owning User ID (protocol.md 11.1):
  * TK_REQUEST, LOCAL_KEY_REQUEST, PNE_RELEASE, DATA (content type 0 is
- * echoed, 1 is echoed through the entity's poll queue), ACK and ERROR. */
+ * echoed, 1 is echoed through the entity's poll queue, which for a PNE is
+ * also its gateway's), ACK and ERROR. */
 
 #include <glib.h>
 

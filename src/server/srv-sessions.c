@@ -54,6 +54,7 @@ struct _SrvSessions {
 
 enum {
   SIGNAL_SESSION_ENDED,
+  SIGNAL_SESSION_ESTABLISHED,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -83,6 +84,9 @@ srv_sessions_class_init (SrvSessionsClass *klass)
   signals[SIGNAL_SESSION_ENDED] =
     g_signal_new ("session-ended", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_POINTER);
+  signals[SIGNAL_SESSION_ESTABLISHED] =
+    g_signal_new ("session-established", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 }
 
 static void
@@ -156,6 +160,21 @@ srv_sessions_lookup (SrvSessions *t, const guint8 id[CPNS_SESSION_ID_LEN])
       return NULL;
     }
   return s;
+}
+
+SrvSession *
+srv_sessions_get_newest (SrvSessions *t, const char *entity_id)
+{
+  GPtrArray *list = g_hash_table_lookup (t->by_entity, entity_id);
+  gint64 now = t->clock (t->clock_data);
+
+  for (guint i = list != NULL ? list->len : 0; i > 0; i--)
+    {
+      SrvSession *s = g_ptr_array_index (list, i - 1);
+      if (s->expires > now)
+        return s;
+    }
+  return NULL;
 }
 
 /* Unlinks @s from the entity index and frees it. */
@@ -394,6 +413,7 @@ hs_finish (SrvSessions *t, const CpnsHeader *hdr, const guint8 *data, gsize len)
                            g_get_monotonic_time () + t->lifetime);
   add_session (t, s);
   g_message ("session with '%s' (user '%s') established", s->entity_id, s->user_id);
+  g_signal_emit (t, signals[SIGNAL_SESSION_ESTABLISHED], 0, hdr->src);
   return srv_reply_new (204, NULL);
 }
 

@@ -35,7 +35,9 @@ typedef struct {
 G_DECLARE_FINAL_TYPE (SrvSessions, srv_sessions, SRV, SESSIONS, GObject)
 
 /* Signal "session-ended" (const char *entity_id, const guint8 *session_id):
- * a session ended (replaced key, release, revocation or expiry). */
+ * a session ended (replaced key, release, revocation or expiry).
+ * Signal "session-established" (const char *entity_id): a new session is
+ * in the table. */
 SrvSessions *srv_sessions_new       (SrvStore *store, const char *self_id,
                                      guint lifetime_seconds, guint max_sessions,
                                      SrvClockFunc clock, gpointer clock_data);
@@ -45,6 +47,9 @@ SrvReply    *srv_sessions_handshake (SrvSessions *sessions, const guint8 *data, 
 /* The live session @id, or NULL; owned by the table. */
 SrvSession  *srv_sessions_lookup    (SrvSessions *sessions,
                                      const guint8 id[CPNS_SESSION_ID_LEN]);
+/* The newest live session of @entity_id, or NULL; owned by the table.
+ * Ends nothing (an expired one is skipped), so it is safe anywhere. */
+SrvSession  *srv_sessions_get_newest (SrvSessions *sessions, const char *entity_id);
 void         srv_sessions_end       (SrvSessions *sessions,
                                      const guint8 id[CPNS_SESSION_ID_LEN]);
 /* Ends every session of @entity_id; returns how many. */

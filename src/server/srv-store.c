@@ -997,6 +997,19 @@ set_local_key_tx (SrvStore *s, gpointer data, GError **error)
     }
   if (!claim (s, e, a->user_id, error))
     return FALSE;
+  /* A PNE with UI enrolled itself and looked like a gateway until now. */
+  if (e->kind != SRV_ENTITY_PNE && strcmp (a->entity_id, a->gw_id) != 0)
+    {
+      st = prepare (s, "UPDATE entities SET kind = 'pne' WHERE entity_id = ?",
+                    "cannot mark an entity as a PNE", error);
+      if (st == NULL)
+        return FALSE;
+      bind_text (st, 1, a->entity_id);
+      if (!run (s, st, "cannot mark an entity as a PNE", error))
+        return FALSE;
+      g_clear_pointer (&st, sqlite3_finalize);
+      g_message ("entity '%s' is a PNE: paired with '%s'", a->entity_id, a->gw_id);
+    }
   st = prepare (s, "INSERT OR REPLACE INTO local_keys (pne_id, gw_id, kid, key, created) "
                 "VALUES (?, ?, ?, ?, ?)", "cannot store a LocalEUKey", error);
   if (st == NULL)
@@ -1029,6 +1042,22 @@ srv_store_set_local_key (SrvStore *s, const char *pne_id, const char *gw_id,
       return NULL;
     }
   return a.secret;
+}
+
+char *
+srv_store_get_pne_gateway (SrvStore *s, const char *pne_id, GError **error)
+{
+  /* INSERT OR REPLACE makes a new row: the rowid breaks ties of one second. */
+  g_autoptr(sqlite3_stmt) st = prepare (s, "SELECT gw_id FROM local_keys WHERE pne_id = ? "
+                                        "ORDER BY created DESC, rowid DESC LIMIT 1",
+                                        "cannot look up a LocalEUKey", error);
+  int rc;
+
+  if (st == NULL)
+    return NULL;
+  bind_text (st, 1, pne_id);
+  rc = step (s, st, "cannot look up a LocalEUKey", error);
+  return rc == SQLITE_ROW ? column_text (st, 0) : NULL;
 }
 
 static gboolean

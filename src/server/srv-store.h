@@ -33,8 +33,9 @@ GQuark srv_store_error_quark (void);
 #define SRV_STORE_SCHEMA_VERSION 2
 
 typedef enum {
-  SRV_ENTITY_GATEWAY = 1,  /* enrolled itself: a PN GW, or a PNE with UI */
-  SRV_ENTITY_PNE = 2,      /* imported from a manifest, with a Temporary Key */
+  SRV_ENTITY_GATEWAY = 1,  /* enrolled itself: a PN GW, or a PNE with UI not yet paired */
+  SRV_ENTITY_PNE = 2,      /* imported from a manifest, with a Temporary Key, or
+                            * paired by a LocalEUKey with a PN GW */
 } SrvEntityKind;
 
 const char *srv_entity_kind_to_string (SrvEntityKind kind);
@@ -134,11 +135,16 @@ CpnsSecret *srv_store_claim_tk      (SrvStore *store, const char *pne_id,
                                      const char *user_id, GBytes **kid, GError **error);
 /* LOCAL_KEY_REQUEST: the same ownership rule, and the PNE must hold an
  * EUKey (CONFLICT); stores the LocalEUKey for (@pne_id, @gw_id), replacing
- * an older one, and returns the PNE's EUKey to wrap it under. */
+ * an older one, and returns the PNE's EUKey to wrap it under.  An entity
+ * that enrolled itself (kind gateway: a PNE with UI) becomes a PNE. */
 CpnsSecret *srv_store_set_local_key (SrvStore *store, const char *pne_id,
                                      const char *gw_id, const char *user_id,
                                      const guint8 *kid, gsize kid_len,
                                      const guint8 *key, gsize key_len, GError **error);
+/* The PN GW of @pne_id's most recent LocalEUKey: NULL without an error
+ * when it has none. */
+char       *srv_store_get_pne_gateway (SrvStore *store, const char *pne_id,
+                                       GError **error);
 /* PNE_RELEASE: only @user_id, the owner, may (FORBIDDEN otherwise); the
  * entity becomes unclaimed and loses its EUKey and LocalEUKeys. */
 gboolean    srv_store_release       (SrvStore *store, const char *entity_id,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
 /* The hostapd control-socket client against a fake hostapd bound to a real
- * UNIX datagram socket in this process, and the neighbour-table parser. */
+ * UNIX datagram socket in this process. */
 
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
@@ -115,32 +115,10 @@ test_sta (void)
   g_rmdir (dir);
 }
 
-static void
-test_arp (void)
-{
-  static const char table[] =
-    "IP address       HW type     Flags       HW address            Mask     Device\n"
-    "10.0.0.2         0x1         0x2         02:AA:bb:cc:dd:ee     *        veth0\n"
-    "10.0.0.3         0x1         0x0         00:00:00:00:00:00     *        veth0\n"
-    "10.0.0.20        0x1         0x2         02:00:00:00:00:20     *        veth1\n";
-  g_autofree char *a = gw_neighbour_mac_from_arp (table, "10.0.0.2");
-  g_autofree char *b = gw_neighbour_mac_from_arp (table, "10.0.0.3");
-  g_autofree char *c = gw_neighbour_mac_from_arp (table, "10.0.0.20");
-  g_autofree char *d = gw_neighbour_mac_from_arp (table, "10.0.0.200");
-  g_autofree char *e = gw_neighbour_mac_from_arp ("garbage\n\n  \n", "10.0.0.2");
-
-  g_assert_cmpstr (a, ==, "02:aa:bb:cc:dd:ee");
-  g_assert_null (b);   /* incomplete entry */
-  g_assert_cmpstr (c, ==, "02:00:00:00:00:20");
-  g_assert_null (d);
-  g_assert_null (e);
-}
-
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/hostapd/sta", test_sta);
-  g_test_add_func ("/hostapd/arp", test_arp);
   return g_test_run ();
 }

@@ -134,6 +134,7 @@ test_file_errors (void)
     { "[server]\nlisten=127.0.0.1:99999\n", { "[server] listen", "'127.0.0.1:99999'", "port" } },
     { "[server]\nlisten=::1:80\n", { "[server] listen", "'::1:80'" } },
     { "[server]\nentity-id=bad id!\n", { "[server] entity-id", "'bad id!'", "Entity ID" } },
+    { "[server]\nentity-id=@pan\n", { "[server] entity-id", "'@pan'", "reserved" } },
     { "[server]\nbase-path=cpns\n", { "[server] base-path", "'cpns'" } },
     { "[server]\ndatabase=\n", { "[server] database", "''" } },
     { "[server]\nlisten-on=1.2.3.4:5\n", { "[server] listen-on", "unknown key" } },

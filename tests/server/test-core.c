@@ -3,7 +3,8 @@
 /* SrvCore without HTTP: the entity side is libcpns (CpnsKeyClient,
  * CpnsHandshake, CpnsSession) calling srv_core_handle() directly.  Covers
  * enrolment, decoy challenges, rate limiting, sessions, authorization, the
- * queue API behind long polls, and the error-to-status table. */
+ * queue API behind long polls, delivery to PNEs through their gateway's
+ * polls, the reserved ID @pan, and the error-to-status table. */
 
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -667,6 +668,274 @@ test_poll_shutdown (Fixture *f, gconstpointer data)
   srv_reply_free (later.reply);
 }
 
+
+/* ---- delivery to PNEs through their gateway's poll (protocol.md 12.1) ---- */
+
+/* A POLL answered at once: a message, or 204. */
+static SrvReply *
+poll_now (Fixture *f, CpnsSession *s)
+{
+  g_autofree guint8 *rec = g_malloc (CPNS_MAX_RECORD);
+  CpnsBody empty = { 0 };
+  gsize len = seal (s, CPNS_MSG_POLL, &empty, FALSE, rec);
+
+  return call (f, SRV_ENDPOINT_POLL, rec, len);
+}
+
+/* @r holds DATA @text sealed in @s from the server to @dst. */
+static void
+assert_data_for (CpnsSession *s, const SrvReply *r, const char *dst, const char *text)
+{
+  g_autofree guint8 *plain = g_malloc (CPNS_MAX_BODY);
+  g_autoptr(GError) error = NULL;
+  CpnsHeader hdr;
+  CpnsBody body;
+
+  g_assert_nonnull (r);
+  g_assert_cmpuint (r->status, ==, 200);
+  /* What a gateway sees without the key. */
+  g_assert_true (cpns_record_peek (g_bytes_get_data (r->body, NULL),
+                                   g_bytes_get_size (r->body), &hdr, &error));
+  g_assert_cmpstr (hdr.src, ==, "cpns-server");
+  g_assert_cmpstr (hdr.dst, ==, dst);
+  g_assert_cmpmem (hdr.session_id, CPNS_SESSION_ID_LEN, cpns_session_get_id (s),
+                   CPNS_SESSION_ID_LEN);
+  g_assert_true (cpns_session_open_message (s, g_bytes_get_data (r->body, NULL),
+                                            g_bytes_get_size (r->body), &hdr, &body, plain,
+                                            CPNS_MAX_BODY, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (hdr.type, ==, CPNS_MSG_DATA);
+  g_assert_cmpmem (body.data.data.data, body.data.data.len, text, strlen (text));
+}
+
+static void
+assert_empty (SrvReply *r)
+{
+  g_assert_nonnull (r);
+  g_assert_cmpuint (r->status, ==, 204);
+  srv_reply_free (r);
+}
+
+static void
+local_key (Fixture *f, CpnsSession *gw, const char *pne)
+{
+  g_autofree guint8 *plain = g_malloc (CPNS_MAX_BODY);
+  CpnsBody answer;
+  CpnsHeader hdr;
+  SrvReply *r = pne_request (f, gw, CPNS_MSG_LOCAL_KEY_REQUEST, pne, &hdr, &answer, plain);
+
+  g_assert_cmpuint (r->status, ==, 200);
+  g_assert_cmpuint (hdr.type, ==, CPNS_MSG_LOCAL_KEY_DELIVERY);
+  srv_reply_free (r);
+}
+
+static SrvEntityKind
+kind_of (Fixture *f, const char *entity)
+{
+  g_autoptr(SrvEntity) e = srv_store_get_entity (f->store, entity, NULL);
+
+  g_assert_nonnull (e);
+  return e->kind;
+}
+
+static void
+test_pne_delivery (Fixture *f, gconstpointer data)
+{
+  Enrolled eg, ep, ec, eb;
+  g_autoptr(CpnsSession) sg = enrol_and_connect (f, "gw-a", "alice", "alice-pw", &eg);
+  g_autoptr(CpnsSession) sc = enrol_and_connect (f, "gw-c", "alice", "alice-pw", &ec);
+  g_autoptr(CpnsSession) sb = enrol_and_connect (f, "gw-b", "bob", "bob-pw", &eb);
+  g_autoptr(CpnsSession) sp = NULL;
+  g_autoptr(SrvReply) refusal = NULL;
+  g_autofree guint8 *plain = g_malloc (CPNS_MAX_BODY);
+  SrvMailbox *mb = srv_core_get_mailbox (f->core);
+  CpnsBody body = { .present = 1u << 1 | 1u << 2 }, answer;
+  CpnsHeader hdr;
+  Later later = { 0 };
+  guint wait_id;
+  SrvReply *r;
+
+  /* A PNE with UI enrols itself, and looks like a gateway until paired. */
+  g_assert_cmpint (enrol (f, "pne-ui", NULL, "alice", "alice-pw", &ep, NULL), ==, 0);
+  g_assert_cmpint (kind_of (f, "pne-ui"), ==, SRV_ENTITY_GATEWAY);
+  local_key (f, sg, "pne-ui");
+  g_assert_cmpint (kind_of (f, "pne-ui"), ==, SRV_ENTITY_PNE);
+  g_assert_cmpint (kind_of (f, "gw-a"), ==, SRV_ENTITY_GATEWAY);
+
+  /* No session of the PNE: the message waits. */
+  post_data (f, "pne-ui", "early");
+  assert_empty (poll_now (f, sg));
+  g_assert_cmpuint (srv_mailbox_get_queued (mb, "pne-ui"), ==, 1);
+  g_assert_cmpuint (srv_mailbox_get_routed (mb, "gw-a"), ==, 0);
+
+  /* The PNE's handshake wakes the gateway's waiting poll with it, sealed
+   * in the PNE's session, which the gateway's session cannot open. */
+  g_assert_null (send_poll (f, sg, &later, &wait_id));
+  sp = handshake (f, "pne-ui", &ep, &refusal);
+  g_assert_nonnull (sp);
+  g_assert_cmpint (later.calls, ==, 1);
+  g_assert_false (cpns_session_open_message (sg, g_bytes_get_data (later.reply->body, NULL),
+                                             g_bytes_get_size (later.reply->body), &hdr,
+                                             &answer, plain, CPNS_MAX_BODY, NULL));
+  assert_data_for (sp, later.reply, "pne-ui", "early");
+  g_assert_cmpuint (srv_mailbox_get_queued (mb, "pne-ui"), ==, 0);
+
+  /* The queued echo (DATA content type 1) of the PNE comes back through
+   * the gateway. */
+  body.data.content_type = 1;
+  body.data.data = CPNS_STR ("echo");
+  r = request (f, sp, CPNS_MSG_DATA, &body, &hdr, &answer, plain);
+  g_assert_cmpuint (r->status, ==, 200);
+  g_assert_cmpuint (hdr.type, ==, CPNS_MSG_ACK);
+  srv_reply_free (r);
+  /* Neither an unpaired gateway of the same user nor another user's. */
+  assert_empty (poll_now (f, sc));
+  assert_empty (poll_now (f, sb));
+  r = poll_now (f, sg);
+  assert_data_for (sp, r, "pne-ui", "echo");
+  srv_reply_free (r);
+
+  /* The PNE's own poll still takes its messages. */
+  post_data (f, "pne-ui", "own");
+  r = poll_now (f, sp);
+  assert_data_for (sp, r, "pne-ui", "own");
+  srv_reply_free (r);
+
+  /* The gateway's own messages and its PNE's, oldest first. */
+  post_data (f, "gw-a", "g1");
+  post_data (f, "pne-ui", "p1");
+  post_data (f, "gw-a", "g2");
+  post_data (f, "pne-ui", "p2");
+  r = poll_now (f, sg);
+  assert_data_for (sg, r, "gw-a", "g1");
+  srv_reply_free (r);
+  r = poll_now (f, sg);
+  assert_data_for (sp, r, "pne-ui", "p1");
+  srv_reply_free (r);
+  r = poll_now (f, sg);
+  assert_data_for (sg, r, "gw-a", "g2");
+  srv_reply_free (r);
+
+  /* Re-paired: what waits moves with the PNE, and so do new messages. */
+  local_key (f, sc, "pne-ui");
+  assert_empty (poll_now (f, sg));
+  r = poll_now (f, sc);
+  assert_data_for (sp, r, "pne-ui", "p2");
+  srv_reply_free (r);
+  post_data (f, "pne-ui", "moved");
+  assert_empty (poll_now (f, sg));
+  r = poll_now (f, sc);
+  assert_data_for (sp, r, "pne-ui", "moved");
+  srv_reply_free (r);
+
+  /* A LocalEUKey issued while the gateway waits wakes it. */
+  post_data (f, "pne-ui", "back");
+  g_assert_null (send_poll (f, sg, &later, &wait_id));
+  local_key (f, sg, "pne-ui");
+  g_assert_cmpint (later.calls, ==, 2);
+  assert_data_for (sp, later.reply, "pne-ui", "back");
+
+  /* The PNE's session ends: messages wait again. */
+  srv_sessions_end_entity (srv_core_get_sessions (f->core), "pne-ui");
+  post_data (f, "pne-ui", "wait");
+  assert_empty (poll_now (f, sg));
+  g_assert_cmpuint (srv_mailbox_get_queued (mb, "pne-ui"), ==, 1);
+  g_clear_pointer (&sp, cpns_session_free);
+  g_clear_pointer (&refusal, srv_reply_free);
+  sp = handshake (f, "pne-ui", &ep, &refusal);
+  g_assert_nonnull (sp);
+  r = poll_now (f, sg);
+  assert_data_for (sp, r, "pne-ui", "wait");
+  srv_reply_free (r);
+
+  /* Revoked behind the server's back (cpns-admin): noticed at delivery,
+   * the message stays queued and the gateway gets nothing. */
+  post_data (f, "pne-ui", "revoked");
+  g_assert_true (srv_store_revoke_entity (f->store, "pne-ui", NULL));
+  assert_empty (poll_now (f, sg));
+  g_assert_cmpuint (srv_mailbox_get_queued (mb, "pne-ui"), ==, 1);
+  g_assert_cmpuint (srv_mailbox_get_routed (mb, "gw-a"), ==, 0);
+  srv_reply_free (later.reply);
+}
+
+static void
+test_pne_delivery_limits (Fixture *f, gconstpointer data)
+{
+  Enrolled eg, ep;
+  g_autoptr(CpnsSession) sg = enrol_and_connect (f, "gw-a", "alice", "alice-pw", &eg);
+  g_autoptr(CpnsSession) sp = enrol_and_connect (f, "pne-ui", "alice", "alice-pw", &ep);
+  g_autofree guint8 *plain = g_malloc (CPNS_MAX_BODY);
+  CpnsBody body = { .present = 1u << 1 | 1u << 2 }, answer;
+  g_autoptr(GError) error = NULL;
+  SrvMailbox *mb = srv_core_get_mailbox (f->core);
+  CpnsHeader hdr;
+  Later later = { 0 };
+  guint wait_id;
+  SrvReply *r;
+
+  local_key (f, sg, "pne-ui");
+  /* The PNE's queue has its own cap, wherever it is delivered. */
+  body.data.data = CPNS_STR ("x");
+  for (guint i = 0; i < 64; i++)
+    g_assert_true (srv_core_post (f->core, "pne-ui", CPNS_MSG_DATA, &body, TRUE, NULL));
+  g_assert_false (srv_core_post (f->core, "pne-ui", CPNS_MSG_DATA, &body, TRUE, &error));
+  g_assert_error (error, CPNS_ERROR, CPNS_ERROR_UNAVAILABLE);
+  g_assert_cmpuint (srv_mailbox_get_routed (mb, "gw-a"), ==, 1);
+  for (guint i = 0; i < 64; i++)
+    {
+      r = poll_now (f, sg);
+      assert_data_for (sp, r, "pne-ui", "x");
+      srv_reply_free (r);
+    }
+  assert_empty (poll_now (f, sg));
+  g_assert_cmpuint (srv_mailbox_get_routed (mb, "gw-a"), ==, 0);
+
+  /* The gateway releases itself: its LocalEUKeys go, and with them the
+   * route (its sessions end with the ACK). */
+  post_data (f, "pne-ui", "orphan");
+  g_assert_cmpuint (srv_mailbox_get_routed (mb, "gw-a"), ==, 1);
+  r = pne_request (f, sg, CPNS_MSG_PNE_RELEASE, "gw-a", &hdr, &answer, plain);
+  g_assert_cmpuint (r->status, ==, 200);
+  srv_reply_free (r);
+  g_assert_cmpuint (srv_mailbox_get_routed (mb, "gw-a"), ==, 0);
+  g_assert_cmpuint (srv_mailbox_get_queued (mb, "pne-ui"), ==, 1);
+
+  /* Shutdown answers a gateway's waiting poll; queued messages stay. */
+  g_clear_pointer (&sg, cpns_session_free);
+  sg = enrol_and_connect (f, "gw-a", "alice", "alice-pw", &eg);
+  g_assert_null (send_poll (f, sg, &later, &wait_id));
+  srv_core_shutdown (f->core);
+  g_assert_cmpint (later.calls, ==, 1);
+  g_assert_cmpuint (later.reply->status, ==, 503);
+  srv_reply_free (later.reply);
+}
+
+static void
+test_reserved_pan_id (Fixture *f, gconstpointer data)
+{
+  Enrolled e;
+  SrvReply *refusal = NULL;
+  CpnsPlainMessage msg;
+
+  g_assert_cmpint (enrol (f, CPNS_PAN_GATEWAY_ID, NULL, "alice", "alice-pw", &e, &refusal),
+                   ==, -1);
+  g_assert_cmpuint (refusal->status, ==, 400);
+  msg = plain_of (refusal);
+  g_assert_cmpuint (msg.body.error.code, ==, CPNS_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (g_strstr_len ((const char *) msg.body.error.reason.data,
+                                  msg.body.error.reason.len, "source '@pan'"));
+  g_clear_pointer (&refusal, srv_reply_free);
+  g_assert_cmpint (enrol (f, "gw-a", CPNS_PAN_GATEWAY_ID, "alice", "alice-pw", &e,
+                          &refusal), ==, -1);
+  g_assert_cmpuint (refusal->status, ==, 400);
+  msg = plain_of (refusal);
+  g_assert_cmpuint (msg.body.error.code, ==, CPNS_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (g_strstr_len ((const char *) msg.body.error.reason.data,
+                                  msg.body.error.reason.len, "subject '@pan'"));
+  g_clear_pointer (&refusal, srv_reply_free);
+  g_assert_null (srv_store_get_entity (f->store, CPNS_PAN_GATEWAY_ID, NULL));
+}
+
 static void
 test_status_table (void)
 {
@@ -714,6 +983,9 @@ main (int argc, char **argv)
   ADD ("reenrol-ends-sessions", test_reenrol_ends_sessions);
   ADD ("poll", test_poll);
   ADD ("poll-shutdown", test_poll_shutdown);
+  ADD ("pne-delivery", test_pne_delivery);
+  ADD ("pne-delivery-limits", test_pne_delivery_limits);
+  ADD ("reserved-pan-id", test_reserved_pan_id);
   g_test_add_func ("/core/status-table", test_status_table);
   return g_test_run ();
 }

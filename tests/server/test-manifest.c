@@ -58,6 +58,9 @@ test_errors (void)
     { "pne-1 01 000102030405060708090a0b0c0d0e0f\n#\npne-1 02 000102030405060708090a0b0c0d0e0f\n",
       "m:3: 'pne-1' is listed already on line 1" },
     { "# nothing\n\n", "m: no PNE listed" },
+    /* Reserved for "the PN GW at the other end of the link". */
+    { "pne-1 01 000102030405060708090a0b0c0d0e0f\n@pan 02 000102030405060708090a0b0c0d0e0f\n",
+      "m:2: '@pan' is a reserved ID" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
