@@ -9,6 +9,7 @@
 
 #include "gw-agent-manager.h"
 #include "gw-error.h"
+#include "gw-pne-manager.h"
 #include "pngw-dbus-generated.h"
 
 #define PNGW_GROUP "pngw"
@@ -23,6 +24,15 @@ struct _GwDbus {
   GwAgentManager           *agents;
   gboolean                  enrolling;
   GCancellable             *cancellable;
+
+  /* The PNEs; NULL when the daemon has no PAN. */
+  GwPneManager             *pnes;
+  GHashTable               *pne_objects;       /* Entity ID -> GDBusObjectSkeleton */
+  /* Entity ID -> unique name of the caller of its latest accepted Provision:
+   * its agents are asked first for that PNE's credentials. */
+  GHashTable               *provision_callers;
+  GwCredentialSource        credential_source;
+  gboolean                  source_installed;
 };
 
 enum {
@@ -318,6 +328,247 @@ handle_forget (PngwGateway1 *gateway, GDBusMethodInvocation *invocation, gpointe
   return TRUE;
 }
 
+/* ---- PNE objects ---- */
+
+char *
+gw_dbus_pne_object_path (const char *entity_id)
+{
+  GString *path = g_string_new (GW_DBUS_PNE_PATH_PREFIX);
+
+  /* An empty element is not a valid path; sd_bus_path_encode() says "_". */
+  if (*entity_id == '\0')
+    g_string_append_c (path, '_');
+  for (const guchar *p = (const guchar *) entity_id; *p != '\0'; p++)
+    if (g_ascii_isalnum (*p))
+      g_string_append_c (path, (char) *p);
+    else
+      g_string_append_printf (path, "_%02x", *p);
+  return g_string_free (path, FALSE);
+}
+
+/* Names and errors come from devices; a D-Bus string must be UTF-8. */
+static void
+set_text (PngwPNE1 *iface, void (*setter) (PngwPNE1 *, const char *), const char *value)
+{
+  g_autofree char *valid = NULL;
+
+  if (value == NULL)
+    value = "";
+  else if (!g_utf8_validate (value, -1, NULL))
+    value = valid = g_utf8_make_valid (value, -1);
+  setter (iface, value);
+}
+
+/* The generated setters only schedule PropertiesChanged for values that
+ * differ, so syncing everything on any notify is enough. */
+static void
+sync_pne (GwPne *pne, PngwPNE1 *iface)
+{
+  set_text (iface, pngw_pne1_set_entity_id, gw_pne_get_entity_id (pne));
+  set_text (iface, pngw_pne1_set_name, gw_pne_get_name (pne));
+  set_text (iface, pngw_pne1_set_transport, gw_transport_to_string (gw_pne_get_transport (pne)));
+  set_text (iface, pngw_pne1_set_address, gw_pne_get_address (pne));
+  set_text (iface, pngw_pne1_set_link_security,
+            gw_verdict_to_string (gw_pne_get_verdict (pne)));
+  set_text (iface, pngw_pne1_set_link_security_reason, gw_pne_get_verdict_reason (pne));
+  set_text (iface, pngw_pne1_set_eukey_path, gw_pne_path_to_string (gw_pne_get_path (pne)));
+  set_text (iface, pngw_pne1_set_state, gw_pne_state_to_string (gw_pne_get_state (pne)));
+  set_text (iface, pngw_pne1_set_last_error, gw_pne_get_last_error (pne));
+}
+
+static void
+on_pne_notify (GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+  sync_pne (GW_PNE (object), user_data);
+}
+
+GDBusObjectSkeleton *
+gw_dbus_pne_object_new (GwPne *pne)
+{
+  g_autofree char *path = gw_dbus_pne_object_path (gw_pne_get_entity_id (pne));
+  PngwObjectSkeleton *object = pngw_object_skeleton_new (path);
+  g_autoptr(PngwPNE1) iface = pngw_pne1_skeleton_new ();
+
+  sync_pne (pne, iface);
+  /* Disconnected when the skeleton goes, whoever goes first. */
+  g_signal_connect_object (pne, "notify", G_CALLBACK (on_pne_notify), iface, 0);
+  pngw_object_skeleton_set_pne1 (object, iface);
+  return G_DBUS_OBJECT_SKELETON (object);
+}
+
+static void
+provision_permitted (GwDbus *self, GDBusMethodInvocation *invocation, gpointer data)
+{
+  g_autoptr(PngwPNE1) iface = data;
+  g_autoptr(GError) error = NULL;
+  const char *id = pngw_pne1_get_entity_id (iface);
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+  g_autofree char *previous = NULL;
+
+  if (self->pnes == NULL)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, "org.cpns.Error.NotFound",
+                                                  "this gateway serves no PNE");
+      return;
+    }
+  /* Set before the call: the manager may ask for credentials at once. */
+  previous = g_strdup (g_hash_table_lookup (self->provision_callers, id));
+  g_hash_table_replace (self->provision_callers, g_strdup (id), g_strdup (sender));
+  if (!gw_pne_manager_provision (self->pnes, id, &error))
+    {
+      if (previous != NULL)
+        g_hash_table_replace (self->provision_callers, g_strdup (id),
+                              g_steal_pointer (&previous));
+      else
+        g_hash_table_remove (self->provision_callers, id);
+      return_error (invocation, error);
+      return;
+    }
+  /* The caller sees the State the request led to before the reply. */
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (iface));
+  pngw_pne1_complete_provision (iface, invocation);
+}
+
+static gboolean
+handle_pne_provision (PngwPNE1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+  when_permitted (user_data, invocation, provision_permitted, g_object_ref (iface));
+  return TRUE;
+}
+
+static void
+forget_pne_permitted (GwDbus *self, GDBusMethodInvocation *invocation, gpointer data)
+{
+  g_autoptr(PngwPNE1) iface = data;
+  g_autoptr(GError) error = NULL;
+
+  if (self->pnes == NULL)
+    g_dbus_method_invocation_return_dbus_error (invocation, "org.cpns.Error.NotFound",
+                                                "this gateway serves no PNE");
+  else if (!gw_pne_manager_forget (self->pnes, pngw_pne1_get_entity_id (iface), &error))
+    return_error (invocation, error);
+  else
+    pngw_pne1_complete_forget (iface, invocation);
+}
+
+static gboolean
+handle_pne_forget (PngwPNE1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+  when_permitted (user_data, invocation, forget_pne_permitted, g_object_ref (iface));
+  return TRUE;
+}
+
+static void
+on_pne_added (GwPneManager *manager, GwPne *pne, gpointer user_data)
+{
+  GwDbus *self = user_data;
+  g_autoptr(GDBusObjectSkeleton) object = gw_dbus_pne_object_new (pne);
+  g_autoptr(PngwPNE1) iface = pngw_object_get_pne1 (PNGW_OBJECT (object));
+
+  g_signal_connect_object (iface, "handle-provision", G_CALLBACK (handle_pne_provision),
+                           self, 0);
+  g_signal_connect_object (iface, "handle-forget", G_CALLBACK (handle_pne_forget), self, 0);
+  g_hash_table_replace (self->pne_objects, g_strdup (gw_pne_get_entity_id (pne)),
+                        g_object_ref (object));
+  g_dbus_object_manager_server_export (self->manager, object);
+}
+
+static void
+on_pne_removed (GwPneManager *manager, GwPne *pne, gpointer user_data)
+{
+  GwDbus *self = user_data;
+  const char *id = gw_pne_get_entity_id (pne);
+  GDBusObjectSkeleton *object = g_hash_table_lookup (self->pne_objects, id);
+
+  if (object == NULL)
+    return;
+  g_dbus_object_manager_server_unexport (self->manager,
+                                         g_dbus_object_get_object_path (G_DBUS_OBJECT (object)));
+  g_hash_table_remove (self->pne_objects, id);
+  g_hash_table_remove (self->provision_callers, id);
+}
+
+/* ---- the PNE manager's credential source: the agents ---- */
+
+typedef struct {
+  char       *user_id;
+  CpnsSecret *password;
+} Credentials;
+
+static void
+credentials_free (Credentials *c)
+{
+  g_free (c->user_id);
+  cpns_secret_free (c->password);
+  g_free (c);
+}
+
+static void
+on_pne_credentials (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+  Credentials *c = g_new0 (Credentials, 1);
+
+  /* GW_ERROR_NO_AGENT (none registered, or none answered),
+   * GW_ERROR_CANCELLED (the person declined) and the others go to the
+   * manager as they are. */
+  if (!gw_agent_manager_request_finish (GW_AGENT_MANAGER (source), result, &c->user_id,
+                                        &c->password, &error))
+    {
+      credentials_free (c);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  g_task_return_pointer (task, c, (GDestroyNotify) credentials_free);
+}
+
+static void
+source_request_async (gpointer source, const char *pne_id, const char *reason,
+                      GCancellable *cancellable, GAsyncReadyCallback callback,
+                      gpointer user_data)
+{
+  GwDbus *self = source;
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  g_autofree char *target = gw_dbus_pne_object_path (pne_id);
+
+  g_task_set_source_tag (task, source_request_async);
+  if (self->agents == NULL)
+    {
+      g_task_return_new_error (task, GW_ERROR, GW_ERROR_NO_AGENT,
+                               "no agent can be asked: pngwd is not on the bus");
+      g_object_unref (task);
+      return;
+    }
+  gw_agent_manager_request_async (self->agents, target, reason,
+                                  g_hash_table_lookup (self->provision_callers, pne_id),
+                                  cancellable, on_pne_credentials, task);
+}
+
+static gboolean
+source_request_finish (gpointer source, GAsyncResult *result, char **user_id,
+                       CpnsSecret **password, GError **error)
+{
+  Credentials *c = g_task_propagate_pointer (G_TASK (result), error);
+
+  if (c == NULL)
+    return FALSE;
+  *user_id = g_steal_pointer (&c->user_id);
+  *password = g_steal_pointer (&c->password);
+  credentials_free (c);
+  return TRUE;
+}
+
+static void
+set_credential_source (GwDbus *self, gboolean installed)
+{
+  if (self->pnes == NULL || self->source_installed == installed)
+    return;
+  self->source_installed = installed;
+  gw_pne_manager_set_credential_source (self->pnes, installed ? &self->credential_source :
+                                        NULL);
+}
+
 /* ---- agents ---- */
 
 static void
@@ -380,9 +631,9 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_da
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->gateway),
                                          connection, GW_DBUS_PATH, &error))
     g_warning ("cannot export %s: %s", GW_DBUS_PATH, error->message);
-  /* PNE objects appear below the gateway; the manager lists them. */
-  self->manager = g_dbus_object_manager_server_new (GW_DBUS_PATH);
+  /* The PNE objects, exported since gw_dbus_new(), appear on the bus now. */
   g_dbus_object_manager_server_set_connection (self->manager, connection);
+  set_credential_source (self, TRUE);
 }
 
 static void
@@ -418,6 +669,7 @@ void
 gw_dbus_stop (GwDbus *self)
 {
   g_cancellable_cancel (self->cancellable);
+  set_credential_source (self, FALSE);
   if (self->agents != NULL)
     gw_agent_manager_release_all (self->agents);
   if (self->gateway != NULL)
@@ -432,10 +684,21 @@ gw_dbus_new (GwDaemon *daemon)
 {
   GwDbus *self = g_object_new (GW_TYPE_DBUS, NULL);
 
+  GwPneManager *pnes = gw_daemon_get_pne_manager (daemon);
+  g_autoptr(GPtrArray) known = NULL;
+
   self->daemon = g_object_ref (daemon);
   g_signal_connect_object (daemon, "notify", G_CALLBACK (on_notify), self, 0);
   g_signal_connect_object (gw_daemon_get_link (daemon), "notify", G_CALLBACK (on_notify),
                            self, 0);
+  if (pnes == NULL)
+    return self;
+  self->pnes = g_object_ref (pnes);
+  g_signal_connect_object (pnes, "pne-added", G_CALLBACK (on_pne_added), self, 0);
+  g_signal_connect_object (pnes, "pne-removed", G_CALLBACK (on_pne_removed), self, 0);
+  known = gw_pne_manager_list_pnes (pnes);
+  for (guint i = 0; i < known->len; i++)
+    on_pne_added (pnes, known->pdata[i], self);
   return self;
 }
 
@@ -445,6 +708,10 @@ gw_dbus_dispose (GObject *object)
   GwDbus *self = GW_DBUS (object);
 
   g_clear_handle_id (&self->owner_id, g_bus_unown_name);
+  set_credential_source (self, FALSE);
+  g_clear_object (&self->pnes);
+  g_clear_pointer (&self->pne_objects, g_hash_table_unref);
+  g_clear_pointer (&self->provision_callers, g_hash_table_unref);
   g_clear_object (&self->manager);
   g_clear_object (&self->gateway);
   g_clear_object (&self->agents);
@@ -467,4 +734,11 @@ static void
 gw_dbus_init (GwDbus *self)
 {
   self->cancellable = g_cancellable_new ();
+  /* PNE objects appear below the gateway; the manager lists them. */
+  self->manager = g_dbus_object_manager_server_new (GW_DBUS_PATH);
+  self->pne_objects = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  self->provision_callers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->credential_source.request_async = source_request_async;
+  self->credential_source.request_finish = source_request_finish;
+  self->credential_source.source = self;
 }

@@ -2,18 +2,21 @@
 #pragma once
 
 /* The D-Bus edge of pngwd: org.cpns.Gateway1 at /org/cpns/Gateway1 (with
- * an ObjectManager for the PNE objects below it), agents, caller checks,
- * and GwError mapped to org.cpns.Error.*.  A thin adapter: the logic is in
- * GwDaemon and GwAgentManager. */
+ * an ObjectManager for the PNE objects below it), one org.cpns.PNE1 object
+ * per GwPne, agents (also the credential source of the PNE manager), caller
+ * checks, and GwError mapped to org.cpns.Error.*.  A thin adapter: the
+ * logic is in GwDaemon, GwPneManager and GwAgentManager. */
 
 #include <gio/gio.h>
 
 #include "gw-daemon.h"
+#include "gw-pne.h"
 
 G_BEGIN_DECLS
 
 #define GW_DBUS_NAME "org.cpns.Gateway1"
 #define GW_DBUS_PATH "/org/cpns/Gateway1"
+#define GW_DBUS_PNE_PATH_PREFIX GW_DBUS_PATH "/pne/"
 
 #define GW_TYPE_DBUS (gw_dbus_get_type ())
 G_DECLARE_FINAL_TYPE (GwDbus, gw_dbus, GW, DBUS, GObject)
@@ -25,5 +28,13 @@ void        gw_dbus_start (GwDbus *self, GBusType bus_type);
 void        gw_dbus_stop  (GwDbus *self);
 
 const char *gw_error_to_dbus_name (const GError *error);
+
+/* /org/cpns/Gateway1/pne/ and @entity_id with every byte but A-Z, a-z and
+ * 0-9 written as _xx (docs/dbus-api.md, "PNE object paths"). */
+char       *gw_dbus_pne_object_path (const char *entity_id);
+/* An object at @pne's path whose org.cpns.PNE1 (a PngwPNE1 skeleton) takes
+ * its properties from @pne and follows its notify; methods are not
+ * handled.  Not exported yet. */
+GDBusObjectSkeleton *gw_dbus_pne_object_new (GwPne *pne);
 
 G_END_DECLS
