@@ -53,9 +53,17 @@ typedef struct {
   /* ctl_call_with_agent */
   GCancellable   *cancellable;
   GError         *call_error;
+
+  /* ctl_provision_with_agent: Provision returns once accepted; the
+   * outcome shows in the PNE's State and LastError. */
+  GDBusProxy     *pne;
+  gboolean        call_pending;
+  gboolean        done;
+  GError         *outcome;       /* with done: why provisioning did not end well */
 } Agent;
 
 static void start_request (Agent *agent);
+static void end_provision (Agent *agent, GError *outcome);
 
 static void
 tty_write (Agent *agent, const char *text)
@@ -87,6 +95,9 @@ set_local_error (Agent *agent, GError *error)
 {
   g_clear_error (&agent->local_error);
   agent->local_error = error;
+  /* Other agents may still answer pngwd; this one cannot. */
+  if (agent->pne != NULL)
+    end_provision (agent, g_error_copy (error));
 }
 
 /* Puts the terminal back as it was and closes it; @note, if any, tells the
@@ -262,6 +273,8 @@ on_tty (int fd, GIOCondition condition, gpointer user_data)
       /* Ctrl+D, or the terminal is gone: the person declines. */
       tty_write (agent, "\n");
       fail_head (agent, "org.cpns.Error.Canceled", "the person declined to answer");
+      end_provision (agent, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                 "declined"));
     }
   else
     {
@@ -395,6 +408,12 @@ handle_cancel (PngwAgent1 *skeleton, GDBusMethodInvocation *invocation, const ch
     return TRUE;
   withdraw (agent, target, "pngwd no longer needs this answer.");
   pngw_agent1_complete_cancel (skeleton, invocation);
+  if (agent->pne != NULL &&
+      g_strcmp0 (target, g_dbus_proxy_get_object_path (agent->pne)) == 0)
+    end_provision (agent, g_error_new_literal (
+                     G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                     "pngwd stopped waiting for this agent's answer; another agent may "
+                     "still give it (see 'pngwctl pne show')"));
   return TRUE;
 }
 
@@ -408,6 +427,9 @@ handle_release (PngwAgent1 *skeleton, GDBusMethodInvocation *invocation, gpointe
   agent->released = TRUE;
   withdraw (agent, NULL, "pngwd released this agent.");
   pngw_agent1_complete_release (skeleton, invocation);
+  if (agent->pne != NULL)
+    end_provision (agent, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
+                                               "pngwd released this agent; it is stopping"));
   /* A standing agent has nothing left to do; a call waits for its reply. */
   if (agent->cancellable == NULL)
     g_main_loop_quit (agent->loop);
@@ -460,6 +482,7 @@ agent_clear (Agent *agent)
     }
   g_clear_error (&agent->local_error);
   g_clear_error (&agent->call_error);
+  g_clear_error (&agent->outcome);
   g_clear_object (&agent->cancellable);
   g_clear_pointer (&agent->loop, g_main_loop_unref);
   g_clear_pointer (&agent->path, g_free);
@@ -472,7 +495,18 @@ on_interrupt (gpointer user_data)
   gboolean asking = !g_queue_is_empty (&agent->requests);
 
   withdraw (agent, NULL, asking ? "Canceled." : NULL);
-  if (agent->cancellable != NULL)
+  if (agent->pne != NULL)
+    {
+      end_provision (agent, g_error_new_literal (
+                       G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                       asking ? "canceled" :
+                       "canceled; pngwd may still finish provisioning "
+                       "(see 'pngwctl pne show' or 'pngwctl monitor')"));
+      /* A call still out is called off; its reply ends the loop. */
+      if (agent->call_pending)
+        g_cancellable_cancel (agent->cancellable);
+    }
+  else if (agent->cancellable != NULL)
     {
       /* Without a question pending pngwd is at work, and goes on. */
       set_local_error (agent, g_error_new_literal (
@@ -494,8 +528,11 @@ on_name_owner (GObject *proxy, GParamSpec *pspec, gpointer user_data)
   Agent *agent = user_data;
   g_autofree char *owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (proxy));
 
+  if (owner == NULL && agent->pne != NULL)
+    end_provision (agent, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
+                                               "pngwd stopped"));
   /* A call learns this from its NoReply error; a standing agent here. */
-  if (owner == NULL && agent->cancellable == NULL)
+  else if (owner == NULL && agent->cancellable == NULL)
     {
       g_printerr ("pngwctl: pngwd stopped\n");
       agent->released = TRUE;
@@ -510,6 +547,12 @@ on_closed (GDBusConnection *bus, gboolean remote_peer_vanished, GError *error,
 {
   Agent *agent = user_data;
 
+  if (agent->pne != NULL)
+    {
+      end_provision (agent, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
+                                                 "the connection to the system bus was lost"));
+      return;
+    }
   /* A call learns this from its error; an agent may have stopped already. */
   if (agent->cancellable != NULL || !g_main_loop_is_running (agent->loop))
     return;
@@ -574,6 +617,137 @@ ctl_call_with_agent (Ctl *ctl, GDBusProxy *proxy, const char *method, GError **e
       else
         g_propagate_error (error, g_steal_pointer (&agent.call_error));
     }
+  agent_clear (&agent);
+  return ok;
+}
+
+/* ---- pne provision ---- */
+
+/* The first outcome counts.  The loop ends here unless the Provision call
+ * is still out: its reply ends it then (so that its callback never
+ * outlives @agent). */
+static void
+end_provision (Agent *agent, GError *outcome)
+{
+  if (agent->pne == NULL || agent->done)
+    {
+      g_clear_error (&outcome);
+      return;
+    }
+  agent->done = TRUE;
+  agent->outcome = outcome;
+  if (!agent->call_pending)
+    g_main_loop_quit (agent->loop);
+}
+
+static char *
+cached_string (GDBusProxy *proxy, const char *name)
+{
+  g_autoptr(GVariant) value = g_dbus_proxy_get_cached_property (proxy, name);
+
+  if (value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+    return g_strdup ("");
+  return g_variant_dup_string (value, NULL);
+}
+
+static GError *
+pne_failure (Agent *agent, const char *what)
+{
+  g_autofree char *last_error = cached_string (agent->pne, "LastError");
+
+  return g_error_new (G_IO_ERROR, G_IO_ERROR_FAILED, "%s", *last_error != '\0' ?
+                      last_error : what);
+}
+
+/* State: needs-credentials (being asked) -> provisioning -> ready; or
+ * back to needs-credentials (no credentials, or refused), failed or
+ * disconnected with LastError saying why. */
+static void
+on_pne_changed (GDBusProxy *proxy, GVariant *changed, GStrv invalidated, gpointer user_data)
+{
+  Agent *agent = user_data;
+  const char *state = NULL;
+  const char *last_error = NULL;
+  g_autofree char *cached_state = cached_string (proxy, "State");
+
+  g_variant_lookup (changed, "State", "&s", &state);
+  g_variant_lookup (changed, "LastError", "&s", &last_error);
+  if (g_strcmp0 (state, "ready") == 0)
+    end_provision (agent, NULL);
+  else if (g_strcmp0 (state, "failed") == 0)
+    end_provision (agent, pne_failure (agent, "provisioning failed"));
+  else if (g_strcmp0 (state, "disconnected") == 0)
+    end_provision (agent, pne_failure (agent, "the PNE's link went down"));
+  else if (g_strcmp0 (state, "needs-credentials") == 0 ||
+           (state == NULL && last_error != NULL && *last_error != '\0' &&
+            strcmp (cached_state, "needs-credentials") == 0))
+    end_provision (agent, pne_failure (agent, "pngwd got no User ID and password"));
+}
+
+static void
+on_object_removed (GDBusObjectManager *manager, GDBusObject *object, gpointer user_data)
+{
+  Agent *agent = user_data;
+
+  if (g_strcmp0 (g_dbus_object_get_object_path (object),
+                 g_dbus_proxy_get_object_path (agent->pne)) == 0)
+    end_provision (agent, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                                               "the PNE went away (forgotten?)"));
+}
+
+static void
+on_provision_accepted (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Agent *agent = user_data;
+  GVariant *reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result,
+                                              &agent->call_error);
+
+  g_clear_pointer (&reply, g_variant_unref);
+  agent->call_pending = FALSE;
+  if (agent->call_error != NULL || agent->done)
+    g_main_loop_quit (agent->loop);
+}
+
+gboolean
+ctl_provision_with_agent (Ctl *ctl, GDBusProxy *pne, GError **error)
+{
+  Agent agent;
+  gulong changed_id, removed_id;
+  gboolean ok;
+
+  agent_init (&agent, ctl);
+  if (!agent_register (&agent, error))
+    {
+      agent_clear (&agent);
+      return FALSE;
+    }
+  agent.cancellable = g_cancellable_new ();
+  agent.pne = pne;
+  agent.call_pending = TRUE;
+  changed_id = g_signal_connect (pne, "g-properties-changed", G_CALLBACK (on_pne_changed),
+                                 &agent);
+  removed_id = g_signal_connect (ctl->objects, "object-removed",
+                                 G_CALLBACK (on_object_removed), &agent);
+  /* pngwd asks this connection's agent first. */
+  g_dbus_proxy_call (pne, "Provision", NULL, G_DBUS_CALL_FLAGS_NONE, CTL_LONG_TIMEOUT_MS,
+                     agent.cancellable, on_provision_accepted, &agent);
+  run_loop (&agent);
+  g_signal_handler_disconnect (ctl->objects, removed_id);
+  g_signal_handler_disconnect (pne, changed_id);
+  ok = agent.call_error == NULL && agent.outcome == NULL && agent.done;
+  if (agent.call_error != NULL)
+    {
+      /* What went wrong here says more than pngwd's own error. */
+      if (agent.outcome != NULL)
+        g_propagate_error (error, g_steal_pointer (&agent.outcome));
+      else
+        g_propagate_error (error, g_steal_pointer (&agent.call_error));
+    }
+  else if (agent.outcome != NULL)
+    g_propagate_error (error, g_steal_pointer (&agent.outcome));
+  if (!ok && error != NULL && *error == NULL)
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "provisioning did not end");
+  agent.pne = NULL;
   agent_clear (&agent);
   return ok;
 }

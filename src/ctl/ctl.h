@@ -70,6 +70,11 @@ void         ctl_print_line       (GString *line);
  * pngwd's requests for credentials; Ctrl+C cancels. */
 gboolean     ctl_call_with_agent  (Ctl *ctl, GDBusProxy *proxy, const char *method,
                                    GError **error);
+/* Calls Provision on @pne (which returns once pngwd accepted it) and
+ * answers as an agent until the PNE's State tells the outcome: TRUE for
+ * ready; FALSE with LastError for needs-credentials, failed or
+ * disconnected. */
+gboolean     ctl_provision_with_agent (Ctl *ctl, GDBusProxy *pne, GError **error);
 int          ctl_run_agent        (Ctl *ctl);
 
 /* ctl-monitor.c */

@@ -232,12 +232,12 @@ cmd_pne_provision (Ctl *ctl, char **args)
   pne = ctl_find_pne (ctl, args[0], &error);
   if (pne == NULL)
     return ctl_report (NULL, error);
-  if (!ctl_call_with_agent (ctl, pne, "Provision", &error))
+  if (!ctl_provision_with_agent (ctl, pne, &error))
     {
       text = g_strdup_printf ("provisioning PNE %s failed", args[0]);
       return ctl_report (text, error);
     }
-  text = g_strdup_printf ("PNE %s is provisioned", args[0]);
+  text = g_strdup_printf ("PNE %s is provisioned and ready", args[0]);
   say (text);
   return CTL_EXIT_OK;
 }
@@ -322,8 +322,9 @@ static const char description[] =
   "  pne list [--json]            List the PNEs pngwd knows\n"
   "  pne show ID [--json]         Show one PNE (ID: its EntityId)\n"
   "  pne provision ID [--user USER] [--password-file FILE]\n"
-  "                               Run the EUKey path chosen for the PNE\n"
-  "  pne forget ID                Drop the PNE's keys and release it at the server\n"
+  "                               Give pngwd the credentials a PNE waits for\n"
+  "                               (State needs-credentials) and follow it to ready\n"
+  "  pne forget ID                Close the PNE's link and drop its LocalEUKey\n"
   "  monitor [--json]             Print changes and events until interrupted\n"
   "\n"
   "Passwords are read from the terminal without echo, or from the first line of\n"
