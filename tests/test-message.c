@@ -61,6 +61,25 @@ test_round_trip (void)
     b->path_select.path = CPNS_PATH_TEMPORARY_KEY;
   }
   {
+    CpnsBody *b = ADD (CPNS_MSG_PATH_SELECT, 0x6);
+    b->path_select.path = CPNS_PATH_INSTALL_CREDS;
+    b->path_select.server_id = CPNS_STR ("cpns-server");
+  }
+  {
+    CpnsBody *b = ADD (CPNS_MSG_PNE_ANNOUNCE, 0x7e);
+    b->pne_announce.name = CPNS_STR ("watch");
+    b->pne_announce.has_ui = TRUE;
+    b->pne_announce.has_tk = TRUE;
+    b->pne_announce.tk_kid = CPNS_BYTES (b32, 4);
+    b->pne_announce.eukey_kid = CPNS_BYTES (b32, 16);
+    b->pne_announce.local_kid = CPNS_BYTES (b32, 16);
+  }
+  {
+    CpnsBody *b = ADD (CPNS_MSG_LOCAL_KEY_INSTALL, 0x6);
+    b->local_key_install.kid = CPNS_BYTES (b32, 16);
+    b->local_key_install.wrapped_key = CPNS_BYTES (b32, 32);
+  }
+  {
     CpnsBody *b = ADD (CPNS_MSG_EUKEY_TK_DELIVERY, 0x1e);
     b->eukey_tk_delivery.kid = CPNS_BYTES (b32, 8);
     b->eukey_tk_delivery.tk_kid = CPNS_BYTES (b32, 8);
@@ -199,7 +218,7 @@ test_strict_bodies (void)
   len = build (CPNS_MSG_PATH_SELECT, body_missing, buf, sizeof buf);
   expect_rejected (buf, len, CPNS_ERROR_MALFORMED, "required key 1 (path) is missing");
   len = build (CPNS_MSG_PATH_SELECT, body_out_of_range, buf, sizeof buf);
-  expect_rejected (buf, len, CPNS_ERROR_MALFORMED, "value 7 outside 1..3");
+  expect_rejected (buf, len, CPNS_ERROR_MALFORMED, "value 7 outside 0..3");
   len = build (CPNS_MSG_KEY_REQUEST, body_bad_utf8, buf, sizeof buf);
   expect_rejected (buf, len, CPNS_ERROR_MALFORMED, "UTF-8");
   len = build (CPNS_MSG_TK_REQUEST, body_bad_id, buf, sizeof buf);

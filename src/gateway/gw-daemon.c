@@ -9,6 +9,8 @@
 #include "cpns-keystore.h"
 #include "gw-enrollment.h"
 #include "gw-error.h"
+#include "gw-pne-manager.h"
+#include "gw-tcp-listener.h"
 #include "gw-upstream.h"
 
 #define EUKEY_ENTRY "eukey"
@@ -23,6 +25,8 @@ struct _GwDaemon {
   GwState       state;
   char         *last_error;
   GwEnrollment *enrollment;
+  GwPneManager *pnes;
+  GwTcpListener *listener;
 };
 
 enum {
@@ -60,6 +64,8 @@ set_state (GwDaemon *self, GwState state, const char *error_message)
   if (self->state == state)
     return;
   self->state = state;
+  if (self->pnes != NULL)
+    gw_pne_manager_set_enrolled (self->pnes, state == GW_STATE_ENROLLED);
   if (error_message != NULL)
     g_message ("state: %s (%s)", gw_state_to_string (state), error_message);
   else
@@ -71,6 +77,41 @@ GwState gw_daemon_get_state (GwDaemon *self) { return self->state; }
 const char *gw_daemon_get_last_error (GwDaemon *self) { return self->last_error; }
 const GwConfig *gw_daemon_get_config (GwDaemon *self) { return self->config; }
 GwServerLink *gw_daemon_get_link (GwDaemon *self) { return self->link; }
+GwPneManager *gw_daemon_get_pne_manager (GwDaemon *self) { return self->pnes; }
+
+static void
+on_pan_link (GwTcpListener *listener, GwPanLink *link, gpointer user_data)
+{
+  GwDaemon *self = user_data;
+
+  gw_pne_manager_add_link (self->pnes, link);
+}
+
+/* PNEs on Wi-Fi or wired IP: [pan] listen. */
+static gboolean
+start_pan (GwDaemon *self, GError **error)
+{
+  const GwConfig *c = self->config;
+
+  self->pnes = gw_pne_manager_new (c, self->keystore, self->upstream, self->link);
+  gw_pne_manager_set_enrolled (self->pnes, self->state == GW_STATE_ENROLLED);
+  if (c->pan_listen == NULL || c->pan_listen[0] == NULL)
+    return TRUE;
+  self->listener = gw_tcp_listener_new (c->pan_max_links, c->pan_idle_timeout);
+  for (guint i = 0; c->pan_listen[i] != NULL; i++)
+    {
+      guint16 port = 0;
+      if (!gw_tcp_listener_add (self->listener, c->pan_listen[i], &port, error))
+        {
+          g_prefix_error (error, "[pan] listen: ");
+          return FALSE;
+        }
+      g_message ("listening for PNEs on %s (port %u)", c->pan_listen[i], port);
+    }
+  g_signal_connect (self->listener, "link", G_CALLBACK (on_pan_link), self);
+  gw_tcp_listener_start (self->listener);
+  return TRUE;
+}
 
 static void
 use_key (GwDaemon *self, const CpnsKeyEntry *entry)
@@ -249,12 +290,16 @@ gw_daemon_start (GwDaemon *self, GError **error)
     }
   else
     set_state (self, GW_STATE_UNENROLLED, NULL);
-  return TRUE;
+  return start_pan (self, error);
 }
 
 void
 gw_daemon_stop (GwDaemon *self)
 {
+  if (self->listener != NULL)
+    gw_tcp_listener_stop (self->listener);
+  if (self->pnes != NULL)
+    gw_pne_manager_stop (self->pnes);
   g_clear_object (&self->enrollment);
   gw_server_link_set_psk (self->link, NULL);
 }
@@ -454,6 +499,8 @@ gw_daemon_dispose (GObject *object)
   GwDaemon *self = GW_DAEMON (object);
 
   g_clear_object (&self->enrollment);
+  g_clear_object (&self->listener);
+  g_clear_object (&self->pnes);
   g_clear_object (&self->link);
   g_clear_object (&self->upstream);
   G_OBJECT_CLASS (gw_daemon_parent_class)->dispose (object);

@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 
 #include "gw-config.h"
+#include "gw-pne-manager.h"
 #include "gw-server-link.h"
 
 G_BEGIN_DECLS
@@ -48,6 +49,8 @@ const char   *gw_daemon_get_user_id    (GwDaemon *self);
 const char   *gw_daemon_get_last_error (GwDaemon *self);
 const GwConfig *gw_daemon_get_config   (GwDaemon *self);
 GwServerLink *gw_daemon_get_link       (GwDaemon *self);
+/* The PNEs behind the gateway; NULL before gw_daemon_start(). */
+GwPneManager *gw_daemon_get_pne_manager (GwDaemon *self);
 const char   *gw_state_to_string       (GwState state);
 
 G_END_DECLS

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "gw-pan-link.h"
 
+#include "cpns-crypto.h"
 #include "cpns-frame.h"
 #include "gw-error.h"
 
@@ -13,11 +14,13 @@ struct _GwPanLink {
   char         *address;
   GwVerdict     verdict;
   char         *verdict_reason;
+  GSocketAddress *remote;
   guint         idle_timeout_s;
   guint         idle_source;
   CpnsDeframer *deframer;
   GCancellable *cancellable;
-  guint8        buf[READ_CHUNK];
+  GSource      *read_source;   /* pollable streams */
+  guint8       *async_buf;     /* the others, while a read runs */
   GQueue        out;             /* GBytes, header and frame interleaved */
   gsize         queued;
   gboolean      writing;
@@ -45,6 +48,11 @@ gw_pan_link_close (GwPanLink *self, const char *reason)
   self->closed = TRUE;
   self->close_reason = g_strdup (reason);
   g_cancellable_cancel (self->cancellable);
+  if (self->read_source != NULL)
+    {
+      g_source_destroy (self->read_source);
+      g_clear_pointer (&self->read_source, g_source_unref);
+    }
   g_clear_handle_id (&self->idle_source, g_source_remove);
   g_queue_clear_full (&self->out, (GDestroyNotify) g_bytes_unref);
   self->queued = 0;
@@ -73,17 +81,14 @@ restart_idle (GwPanLink *self)
     self->idle_source = g_timeout_add_seconds (self->idle_timeout_s, idle_cb, self);
 }
 
+/* Handles @n bytes read into @data (n == 0: end of stream, n < 0: @error). */
 static void
-on_read (GObject *source, GAsyncResult *result, gpointer user_data)
+took (GwPanLink *self, const guint8 *data, gssize n, const GError *error)
 {
-  g_autoptr(GwPanLink) self = user_data;
-  g_autoptr(GError) error = NULL;
-  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  g_autoptr(GError) local = NULL;
   const guint8 *frame;
   gsize len;
 
-  if (self->closed)
-    return;
   if (n < 0)
     {
       g_autofree char *reason = g_strdup_printf ("read failed: %s", error->message);
@@ -95,9 +100,9 @@ on_read (GObject *source, GAsyncResult *result, gpointer user_data)
       gw_pan_link_close (self, "the peer closed the link");
       return;
     }
-  if (!cpns_deframer_push (self->deframer, self->buf, n, &error))
+  if (!cpns_deframer_push (self->deframer, data, n, &local))
     {
-      g_autofree char *reason = g_strdup_printf ("broken framing: %s", error->message);
+      g_autofree char *reason = g_strdup_printf ("broken framing: %s", local->message);
       gw_pan_link_close (self, reason);
       return;
     }
@@ -107,17 +112,70 @@ on_read (GObject *source, GAsyncResult *result, gpointer user_data)
       g_autoptr(GBytes) bytes = g_bytes_new (frame, len);
       g_signal_emit (self, signals[SIGNAL_FRAME], 0, bytes);
     }
+}
+
+/* Links are read on the main thread one at a time, so they share one read
+ * buffer: an idle link holds no buffer at all (thousands of PNEs). */
+static guint8 read_buf[READ_CHUNK];
+
+static gboolean
+on_readable (GObject *stream, gpointer user_data)
+{
+  GwPanLink *self = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n;
+  gboolean keep;
+
+  g_object_ref (self);
+  n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (stream), read_buf,
+                                                sizeof read_buf, self->cancellable, &error);
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    {
+      g_object_unref (self);
+      return G_SOURCE_CONTINUE;
+    }
+  took (self, read_buf, n, error);
+  cpns_wipe (read_buf, n > 0 ? (gsize) n : 0);
+  keep = !self->closed;
+  g_object_unref (self);
+  return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* Streams that cannot be polled (none of ours today) read asynchronously
+ * into a buffer of their own for the time of the read. */
+static void
+on_read (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GwPanLink) self = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  if (!self->closed)
+    took (self, self->async_buf, n, error);
+  g_clear_pointer (&self->async_buf, g_free);
   read_more (self);
 }
 
 static void
 read_more (GwPanLink *self)
 {
+  GInputStream *in = g_io_stream_get_input_stream (self->stream);
+
   if (self->closed)
     return;
-  g_input_stream_read_async (g_io_stream_get_input_stream (self->stream), self->buf,
-                             sizeof self->buf, G_PRIORITY_DEFAULT, self->cancellable,
-                             on_read, g_object_ref (self));
+  if (G_IS_POLLABLE_INPUT_STREAM (in) &&
+      g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (in)))
+    {
+      self->read_source = g_pollable_input_stream_create_source (
+        G_POLLABLE_INPUT_STREAM (in), self->cancellable);
+      g_source_set_callback (self->read_source, (GSourceFunc) (void (*) (void)) on_readable,
+                             self, NULL);
+      g_source_attach (self->read_source, g_main_context_get_thread_default ());
+      return;
+    }
+  self->async_buf = g_malloc (READ_CHUNK);
+  g_input_stream_read_async (in, self->async_buf, READ_CHUNK, G_PRIORITY_DEFAULT,
+                             self->cancellable, on_read, g_object_ref (self));
 }
 
 static void
@@ -207,6 +265,20 @@ const char *gw_pan_link_get_address (GwPanLink *self) { return self->address; }
 gboolean gw_pan_link_is_closed (GwPanLink *self) { return self->closed; }
 const char *gw_pan_link_get_close_reason (GwPanLink *self) { return self->close_reason; }
 GwVerdict gw_pan_link_get_verdict (GwPanLink *self) { return self->verdict; }
+const char *gw_pan_link_get_verdict_reason (GwPanLink *self) { return self->verdict_reason; }
+GSocketAddress *gw_pan_link_get_remote (GwPanLink *self) { return self->remote; }
+
+void
+gw_pan_link_set_remote (GwPanLink *self, GSocketAddress *remote)
+{
+  g_set_object (&self->remote, remote);
+}
+
+void
+gw_pan_link_set_transport (GwPanLink *self, GwTransport transport)
+{
+  self->transport = transport;
+}
 
 void
 gw_pan_link_set_verdict (GwPanLink *self, GwVerdict verdict, const char *reason)
@@ -225,6 +297,7 @@ gw_pan_link_new (GIOStream *stream, GwTransport transport, const char *address,
   self->stream = g_object_ref (stream);
   self->transport = transport;
   self->address = g_strdup (address);
+  self->verdict_reason = g_strdup ("not measured yet");
   self->idle_timeout_s = idle_timeout_s;
   return self;
 }
@@ -235,10 +308,16 @@ gw_pan_link_dispose (GObject *object)
   GwPanLink *self = GW_PAN_LINK (object);
 
   g_clear_handle_id (&self->idle_source, g_source_remove);
+  if (self->read_source != NULL)
+    {
+      g_source_destroy (self->read_source);
+      g_clear_pointer (&self->read_source, g_source_unref);
+    }
   g_queue_clear_full (&self->out, (GDestroyNotify) g_bytes_unref);
   if (self->stream != NULL && !self->closed)
     g_io_stream_close (self->stream, NULL, NULL);
   g_clear_object (&self->stream);
+  g_clear_object (&self->remote);
   g_clear_object (&self->cancellable);
   G_OBJECT_CLASS (gw_pan_link_parent_class)->dispose (object);
 }

@@ -34,5 +34,12 @@ const char  *gw_pan_link_get_close_reason (GwPanLink *self);
 void         gw_pan_link_set_verdict   (GwPanLink *self, GwVerdict verdict,
                                         const char *reason);
 GwVerdict    gw_pan_link_get_verdict   (GwPanLink *self);
+const char  *gw_pan_link_get_verdict_reason (GwPanLink *self);
+/* The peer's socket address where the transport has one (TCP), for
+ * measuring the verdict; NULL otherwise. */
+void            gw_pan_link_set_remote (GwPanLink *self, GSocketAddress *remote);
+GSocketAddress *gw_pan_link_get_remote (GwPanLink *self);
+/* The measured transport (a TCP peer may be on Wi-Fi or wired). */
+void            gw_pan_link_set_transport (GwPanLink *self, GwTransport transport);
 
 G_END_DECLS

@@ -82,6 +82,7 @@ static GParamSpec *props[N_PROPS];
 
 enum {
   SIGNAL_MESSAGE,
+  SIGNAL_RELAY,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -573,6 +574,20 @@ gw_server_link_request_finish (GwServerLink *self, GAsyncResult *result, guint64
 
 /* ---- long-poll ---- */
 
+/* The server hands our poll the records it has for the PNEs we serve,
+ * sealed in each PNE's own session (docs/protocol.md 12.1): we can only
+ * read where they go. */
+static gboolean
+for_a_pne (GwServerLink *self, GBytes *reply, CpnsHeader *hdr)
+{
+  gsize len;
+  const guint8 *data = g_bytes_get_data (reply, &len);
+
+  return cpns_record_peek (data, len, hdr, NULL) &&
+         strcmp (hdr->src, self->server_id) == 0 &&
+         strcmp (hdr->dst, self->self_id) != 0;
+}
+
 static void
 on_poll_reply (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -583,6 +598,7 @@ on_poll_reply (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GBytes) body = NULL;
   guint status = 0;
   guint64 type = 0;
+  CpnsHeader hdr;
 
   reply = gw_upstream_post_finish (GW_UPSTREAM (source), result, &status, &error);
   if (p->generation != self->generation)
@@ -600,7 +616,9 @@ on_poll_reply (GObject *source, GAsyncResult *result, gpointer user_data)
       connect_now (self);
       return;
     }
-  if (status == 200)
+  if (status == 200 && for_a_pne (self, reply, &hdr))
+    g_signal_emit (self, signals[SIGNAL_RELAY], 0, hdr.dst, reply);
+  else if (status == 200)
     {
       body = open_reply (self->session, reply, &type, &error);
       if (body == NULL)
@@ -751,6 +769,10 @@ gw_server_link_class_init (GwServerLinkClass *klass)
   signals[SIGNAL_MESSAGE] = g_signal_new ("message", G_TYPE_FROM_CLASS (klass),
                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                           G_TYPE_NONE, 2, G_TYPE_UINT64, G_TYPE_BYTES);
+  /* A record the server queued for a PNE behind us: (PNE ID, record). */
+  signals[SIGNAL_RELAY] = g_signal_new ("relay", G_TYPE_FROM_CLASS (klass),
+                                        G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                        G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_BYTES);
 }
 
 static void

@@ -62,6 +62,11 @@ on_incoming (GSocketService *service, GSocketConnection *connection, GObject *so
                        TCP_NODELAY, 1, NULL);
   link = gw_pan_link_new (G_IO_STREAM (connection), GW_TRANSPORT_WIFI, address,
                           self->idle_timeout_s);
+  {
+    g_autoptr(GSocketAddress) remote =
+      g_socket_connection_get_remote_address (connection, NULL);
+    gw_pan_link_set_remote (link, remote);
+  }
   g_ptr_array_add (self->links, g_object_ref (link));
   g_signal_connect (link, "closed", G_CALLBACK (on_link_closed), self);
   g_message ("link from %s (%u open)", address, self->links->len);

@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#include "gw-pne-manager.h"
+
+#include <string.h>
+
+#include "cpns-error.h"
+#include "gw-error.h"
+#include "gw-link-probe.h"
+#include "gw-pne-link.h"
+#include "gw-pne-manager-private.h"
+
+#define LOCAL_KEY_PREFIX "local:"
+
+struct _GwPneManager {
+  GObject             parent_instance;
+  const GwConfig     *config;
+  CpnsKeystore       *keystore;
+  GwUpstream         *upstream;
+  GwServerLink       *server_link;
+  gboolean            enrolled;
+  gboolean            have_source;
+  GwCredentialSource  source;
+  GHashTable         *pnes;    /* Entity ID -> GwPne */
+  GHashTable         *active;  /* Entity ID -> GwPneLink (borrowed from links) */
+  GPtrArray          *links;   /* GwPneLink, owned */
+  gulong              relay_handler;
+};
+
+enum {
+  SIGNAL_PNE_ADDED,
+  SIGNAL_PNE_REMOVED,
+  N_SIGNALS
+};
+static guint signals[N_SIGNALS];
+
+G_DEFINE_TYPE (GwPneManager, gw_pne_manager, G_TYPE_OBJECT)
+
+const GwConfig *gw_pne_manager_get_config (GwPneManager *self) { return self->config; }
+GwUpstream *gw_pne_manager_get_upstream (GwPneManager *self) { return self->upstream; }
+GwServerLink *gw_pne_manager_get_server_link (GwPneManager *self) { return self->server_link; }
+CpnsKeystore *gw_pne_manager_get_keystore (GwPneManager *self) { return self->keystore; }
+gboolean gw_pne_manager_get_enrolled (GwPneManager *self) { return self->enrolled; }
+guint gw_pne_manager_get_links (GwPneManager *self) { return self->links->len; }
+
+const GwCredentialSource *
+gw_pne_manager_get_credential_source (GwPneManager *self)
+{
+  return self->have_source ? &self->source : NULL;
+}
+
+void
+gw_pne_manager_set_credential_source (GwPneManager *self, const GwCredentialSource *source)
+{
+  self->have_source = source != NULL;
+  if (source != NULL)
+    self->source = *source;
+}
+
+void
+gw_pne_manager_set_enrolled (GwPneManager *self, gboolean enrolled)
+{
+  self->enrolled = enrolled;
+}
+
+const char *
+gw_pne_manager_get_user_id (GwPneManager *self)
+{
+  const CpnsKeyEntry *e = cpns_keystore_lookup (self->keystore, "eukey");
+
+  return e != NULL ? e->user_id : NULL;
+}
+
+gboolean
+gw_pne_manager_store_key (GwPneManager *self, const CpnsKeyEntry *entry, GError **error)
+{
+  if (!cpns_keystore_set (self->keystore, entry, error) ||
+      !cpns_keystore_save (self->keystore, error))
+    {
+      /* Nothing half-done stays in memory either. */
+      cpns_keystore_remove (self->keystore, entry->name);
+      g_prefix_error (error, "cannot keep the LocalEUKey of '%s': ", entry->peer_id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static GwPne *
+add_pne (GwPneManager *self, const char *entity_id)
+{
+  GwPne *pne = g_hash_table_lookup (self->pnes, entity_id);
+
+  if (pne != NULL)
+    return pne;
+  pne = gw_pne_new (entity_id);
+  g_hash_table_insert (self->pnes, g_strdup (entity_id), pne);
+  g_signal_emit (self, signals[SIGNAL_PNE_ADDED], 0, pne);
+  return pne;
+}
+
+GwPne *
+gw_pne_manager_claim (GwPneManager *self, GwPneLink *link, const char *pne_id,
+                      GError **error)
+{
+  GwPneLink *other;
+
+  if (strcmp (pne_id, self->config->entity_id) == 0 ||
+      strcmp (pne_id, self->config->server_id) == 0 ||
+      strcmp (pne_id, CPNS_PAN_GATEWAY_ID) == 0)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_WRONG_ID,
+                   "a PNE cannot have the Entity ID '%s'", pne_id);
+      return NULL;
+    }
+  other = g_hash_table_lookup (self->active, pne_id);
+  if (other != NULL && other != link)
+    {
+      g_set_error (error, CPNS_ERROR, CPNS_ERROR_WRONG_ID,
+                   "Entity ID '%s' is already connected on another link (%s)", pne_id,
+                   gw_pan_link_get_address (gw_pne_link_get_pan_link (other)));
+      return NULL;
+    }
+  g_hash_table_insert (self->active, g_strdup (pne_id), link);
+  return add_pne (self, pne_id);
+}
+
+/* ---- verdicts ---- */
+
+gboolean
+gw_pne_manager_probe_async (GwPneManager *self, GwPanLink *link, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data)
+{
+  GSocketAddress *remote = gw_pan_link_get_remote (link);
+
+  if (remote == NULL)
+    return FALSE;
+  gw_link_probe_async (remote, self->config, cancellable, callback, user_data);
+  return TRUE;
+}
+
+void
+gw_pne_manager_probe_finish (GwPneManager *self, GwPanLink *link, GAsyncResult *result)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GwLinkProbe) probe = gw_link_probe_finish (result, &error);
+
+  if (probe == NULL)
+    {
+      g_autofree char *reason = g_strdup_printf ("not measured: %s", error->message);
+      gw_pan_link_set_verdict (link, GW_VERDICT_UNKNOWN, reason);
+      return;
+    }
+  gw_pan_link_set_transport (link, probe->transport);
+  gw_pan_link_set_verdict (link, probe->verdict, probe->reason);
+  g_message ("%s link %s: %s (%s)", gw_transport_to_string (probe->transport),
+             gw_pan_link_get_address (link), gw_verdict_to_string (probe->verdict),
+             probe->reason);
+}
+
+/* ---- links ---- */
+
+static void
+on_link_closed (GwPneLink *link, const char *reason, gpointer user_data)
+{
+  GwPneManager *self = user_data;
+  GwPne *pne = gw_pne_link_get_pne (link);
+
+  if (pne != NULL &&
+      g_hash_table_lookup (self->active, gw_pne_get_entity_id (pne)) == link)
+    {
+      g_hash_table_remove (self->active, gw_pne_get_entity_id (pne));
+      if (gw_pne_get_state (pne) != GW_PNE_FAILED)
+        gw_pne_set_state (pne, GW_PNE_DISCONNECTED, NULL);
+    }
+  g_signal_handlers_disconnect_by_data (link, self);
+  g_ptr_array_remove_fast (self->links, link);
+}
+
+void
+gw_pne_manager_add_link (GwPneManager *self, GwPanLink *pan_link)
+{
+  GwPneLink *link = gw_pne_link_new (self, pan_link);
+
+  g_ptr_array_add (self->links, link);
+  g_signal_connect (link, "closed", G_CALLBACK (on_link_closed), self);
+  gw_pne_link_start (link);
+}
+
+static void
+on_relay (GwServerLink *server_link, const char *pne_id, GBytes *record, gpointer user_data)
+{
+  GwPneManager *self = user_data;
+  GwPneLink *link = g_hash_table_lookup (self->active, pne_id);
+
+  if (link == NULL)
+    {
+      g_message ("PNE %s is not connected; dropped a record the server had for it", pne_id);
+      return;
+    }
+  gw_pne_link_deliver (link, record);
+}
+
+/* ---- registry ---- */
+
+static gint
+compare_pnes (gconstpointer a, gconstpointer b)
+{
+  return strcmp (gw_pne_get_entity_id (*(GwPne **) a), gw_pne_get_entity_id (*(GwPne **) b));
+}
+
+GPtrArray *
+gw_pne_manager_list_pnes (GwPneManager *self)
+{
+  GPtrArray *out = g_ptr_array_new ();
+  GHashTableIter it;
+  gpointer value;
+
+  g_hash_table_iter_init (&it, self->pnes);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    g_ptr_array_add (out, value);
+  g_ptr_array_sort (out, compare_pnes);
+  return out;
+}
+
+GwPne *
+gw_pne_manager_lookup (GwPneManager *self, const char *entity_id)
+{
+  return g_hash_table_lookup (self->pnes, entity_id);
+}
+
+gboolean
+gw_pne_manager_provision (GwPneManager *self, const char *entity_id, GError **error)
+{
+  GwPneLink *link = g_hash_table_lookup (self->active, entity_id);
+
+  if (link == NULL)
+    {
+      g_set_error (error, GW_ERROR, GW_ERROR_NOT_FOUND, "PNE '%s' is not connected",
+                   entity_id);
+      return FALSE;
+    }
+  return gw_pne_link_provision (link, error);
+}
+
+gboolean
+gw_pne_manager_forget (GwPneManager *self, const char *entity_id, GError **error)
+{
+  g_autofree char *name = g_strconcat (LOCAL_KEY_PREFIX, entity_id, NULL);
+  g_autoptr(GwPne) pne = NULL;
+  GwPneLink *link;
+
+  if (g_hash_table_lookup (self->pnes, entity_id) == NULL)
+    {
+      g_set_error (error, GW_ERROR, GW_ERROR_NOT_FOUND, "no PNE '%s' is known", entity_id);
+      return FALSE;
+    }
+  if (cpns_keystore_remove (self->keystore, name) && !cpns_keystore_save (self->keystore, error))
+    {
+      g_prefix_error (error, "cannot forget the LocalEUKey of '%s': ", entity_id);
+      return FALSE;
+    }
+  link = g_hash_table_lookup (self->active, entity_id);
+  if (link != NULL)
+    gw_pne_link_close (link, "the PNE was forgotten");
+  pne = g_object_ref (g_hash_table_lookup (self->pnes, entity_id));
+  g_hash_table_remove (self->pnes, entity_id);
+  g_signal_emit (self, signals[SIGNAL_PNE_REMOVED], 0, pne);
+  g_message ("forgot PNE %s", entity_id);
+  return TRUE;
+}
+
+void
+gw_pne_manager_stop (GwPneManager *self)
+{
+  while (self->links->len > 0)
+    gw_pne_link_close (g_ptr_array_index (self->links, self->links->len - 1),
+                       "the gateway is stopping");
+}
+
+GwPneManager *
+gw_pne_manager_new (const GwConfig *config, CpnsKeystore *keystore, GwUpstream *upstream,
+                    GwServerLink *server_link)
+{
+  GwPneManager *self = g_object_new (GW_TYPE_PNE_MANAGER, NULL);
+  g_auto(GStrv) names = cpns_keystore_list (keystore);
+
+  self->config = config;
+  self->keystore = keystore;
+  self->upstream = g_object_ref (upstream);
+  self->server_link = g_object_ref (server_link);
+  self->relay_handler = g_signal_connect (server_link, "relay", G_CALLBACK (on_relay), self);
+  /* PNEs that hold a LocalEUKey with us are known before they connect. */
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      const CpnsKeyEntry *e = cpns_keystore_lookup (keystore, names[i]);
+      if (e->kind == CPNS_KEY_LOCAL_EUKEY && g_str_has_prefix (names[i], LOCAL_KEY_PREFIX))
+        add_pne (self, e->peer_id);
+    }
+  return self;
+}
+
+static void
+gw_pne_manager_dispose (GObject *object)
+{
+  GwPneManager *self = GW_PNE_MANAGER (object);
+
+  if (self->links != NULL)
+    gw_pne_manager_stop (self);
+  if (self->server_link != NULL)
+    g_clear_signal_handler (&self->relay_handler, self->server_link);
+  g_clear_object (&self->server_link);
+  g_clear_object (&self->upstream);
+  G_OBJECT_CLASS (gw_pne_manager_parent_class)->dispose (object);
+}
+
+static void
+gw_pne_manager_finalize (GObject *object)
+{
+  GwPneManager *self = GW_PNE_MANAGER (object);
+
+  g_ptr_array_unref (self->links);
+  g_hash_table_unref (self->active);
+  g_hash_table_unref (self->pnes);
+  G_OBJECT_CLASS (gw_pne_manager_parent_class)->finalize (object);
+}
+
+static void
+gw_pne_manager_class_init (GwPneManagerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = gw_pne_manager_dispose;
+  object_class->finalize = gw_pne_manager_finalize;
+  signals[SIGNAL_PNE_ADDED] = g_signal_new ("pne-added", G_TYPE_FROM_CLASS (klass),
+                                            G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                            G_TYPE_NONE, 1, GW_TYPE_PNE);
+  signals[SIGNAL_PNE_REMOVED] = g_signal_new ("pne-removed", G_TYPE_FROM_CLASS (klass),
+                                              G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                              G_TYPE_NONE, 1, GW_TYPE_PNE);
+}
+
+static void
+gw_pne_manager_init (GwPneManager *self)
+{
+  self->pnes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  self->active = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->links = g_ptr_array_new_with_free_func (g_object_unref);
+}
