@@ -7,14 +7,20 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cpns-error.h"
+#include "cpns-frame.h"
 #include "cpns-handshake.h"
 #include "cpns-keystore.h"
 #include "cpns-session.h"
 #include "cpns-srp.h"
 #include "cpns-wrap.h"
 #include "cpns-test-util.h"
+#include "pne-link.h"
 #include "pne-machine.h"
 
 #define PNE "pne-1"
@@ -1188,6 +1194,272 @@ test_bad_input_handshakes (void)
   world_clear (&w);
 }
 
+/* ---- the blocking driver over a real socket ---- */
+
+typedef struct {
+  World *w;
+  int    fd;
+} GwThread;
+
+static gboolean
+write_frame (int fd, GBytes *msg)
+{
+  guint8 hdr[CPNS_FRAME_HEADER_LEN];
+  gsize len;
+  const guint8 *data = g_bytes_get_data (msg, &len);
+
+  cpns_frame_header (hdr, len);
+  return write (fd, hdr, sizeof hdr) == sizeof hdr && write (fd, data, len) == (ssize_t) len;
+}
+
+/* The fake PN GW at the other end of a socketpair, until the PNE hangs up. */
+static gpointer
+gw_thread (gpointer data)
+{
+  GwThread *t = data;
+  g_autoptr(CpnsDeframer) d = cpns_deframer_new (CPNS_MAX_RECORD);
+  guint8 buf[4096];
+  ssize_t n;
+
+  while ((n = read (t->fd, buf, sizeof buf)) > 0)
+    {
+      const guint8 *frame;
+      gsize len;
+      GBytes *out;
+
+      g_assert_true (cpns_deframer_push (d, buf, n, NULL));
+      while ((frame = cpns_deframer_next (d, &len)) != NULL)
+        {
+          g_autoptr(GBytes) msg = g_bytes_new (frame, len);
+          gw_receive (t->w, msg);
+        }
+      while ((out = g_queue_pop_head (&t->w->to_pne)) != NULL)
+        {
+          g_assert_true (write_frame (t->fd, out));
+          g_bytes_unref (out);
+        }
+      /* The long poll returns at once with what the server queued. */
+      while ((out = g_queue_pop_head (&t->w->queued)) != NULL)
+        {
+          g_assert_true (write_frame (t->fd, out));
+          g_bytes_unref (out);
+        }
+    }
+  close (t->fd);
+  return NULL;
+}
+
+static gboolean
+give_credentials (gboolean retry, char **user_id, CpnsSecret **password,
+                  gpointer user_data, GError **error)
+{
+  guint *asked = user_data;
+  const char *pw = retry ? PASSWORD : "wrong";
+
+  (*asked)++;
+  *user_id = g_strdup (USER);
+  *password = cpns_secret_new ((const guint8 *) pw, strlen (pw));
+  return TRUE;
+}
+
+static void
+test_link (void)
+{
+  World w;
+  int sv[2];
+  GwThread t;
+  GThread *thread;
+  g_autoptr(GError) error = NULL;
+  guint asked = 0;
+
+  world_init (&w, FALSE);
+  w.path = 1;
+  world_new_machine (&w, TRUE);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+  t = (GwThread) { &w, sv[1] };
+  thread = g_thread_new ("fake-gw", gw_thread, &t);
+  {
+    g_autoptr(PneLink) link = pne_link_new (sv[0], w.m);
+    g_autoptr(PneEvent) ev = NULL;
+
+    g_assert_true (pne_link_run_until_ready (link, give_credentials, NULL, &asked, 10000,
+                                             &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (asked, ==, 2);
+    g_assert_true (pne_machine_send_data (w.m, GW, 0, (const guint8 *) "hi", 2, TRUE,
+                                          &error));
+    ev = pne_link_wait_event (link, 10000, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (ev->type, ==, PNE_EVENT_DATA);
+    g_assert_cmpmem (g_bytes_get_data (ev->data, NULL), g_bytes_get_size (ev->data),
+                     "hi", 2);
+    g_clear_pointer (&ev, pne_event_free);
+    g_assert_true (pne_machine_connect_server (w.m, &error));
+    ev = pne_link_wait_event (link, 10000, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (ev->type, ==, PNE_EVENT_SERVER_READY);
+    g_clear_pointer (&ev, pne_event_free);
+    g_assert_true (pne_machine_send_data (w.m, SERVER, 0, (const guint8 *) "yo", 2, FALSE,
+                                          &error));
+    ev = pne_link_wait_event (link, 10000, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (ev->type, ==, PNE_EVENT_DATA);
+    g_assert_cmpstr (ev->from, ==, SERVER);
+    g_clear_pointer (&ev, pne_event_free);
+
+    /* Nothing more comes: a timeout, as a G_IO_ERROR. */
+    g_assert_null (pne_link_wait_event (link, 50, &error));
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  }
+  g_thread_join (thread);
+  world_clear (&w);
+
+  /* A peer that hangs up. */
+  world_init (&w, FALSE);
+  world_new_machine (&w, FALSE);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+  close (sv[1]);
+  {
+    g_autoptr(PneLink) link = pne_link_new (sv[0], w.m);
+    g_clear_error (&error);
+    g_assert_false (pne_link_run_until_ready (link, NULL, NULL, NULL, 1000, &error));
+    g_assert_nonnull (error);
+    g_assert_true (error->domain == G_IO_ERROR);
+  }
+  world_clear (&w);
+}
+
+static void
+test_link_connect (void)
+{
+  g_autoptr(GError) error = NULL;
+  const char *bad[] = { "nohost", ":1", "host:", "::1:80", "[::1]", "[]:1", "[::1]80" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_assert_cmpint (pne_link_connect (bad[i], 100, &error), ==, -1);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+      g_clear_error (&error);
+    }
+}
+
+/* ---- the program ---- */
+
+static int
+listen_loopback (guint16 *port)
+{
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof sa;
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &sa, sizeof sa), ==, 0);
+  g_assert_cmpint (listen (fd, 1), ==, 0);
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &sa, &len), ==, 0);
+  *port = ntohs (sa.sin_port);
+  return fd;
+}
+
+static gpointer
+accept_thread (gpointer data)
+{
+  GwThread *t = data;
+  int lfd = t->fd;
+
+  t->fd = accept (lfd, NULL, NULL);
+  close (lfd);
+  g_assert_cmpint (t->fd, >=, 0);
+  return gw_thread (t);
+}
+
+static int
+spawn (char **argv, char **out)
+{
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  g_assert_true (g_spawn_sync (NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, NULL,
+                               &status, &error));
+  g_assert_no_error (error);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static void
+test_program (void)
+{
+  const char *exe = g_getenv ("CPNS_PNE");
+  World w;
+  guint16 port;
+  GwThread t;
+  GThread *thread;
+  g_autofree char *state = NULL;
+  g_autofree char *tk = NULL;
+  g_autofree char *gateway = NULL;
+  g_autofree char *out = NULL;
+
+  if (exe == NULL)
+    {
+      g_test_skip ("CPNS_PNE is not set");
+      return;
+    }
+  world_init (&w, FALSE);
+  w.path = 3;
+  state = g_build_filename (w.dir, "pne", NULL);
+  tk = test_hex_encode (w.tk, sizeof w.tk);
+  {
+    char *argv[] = { (char *) exe, "init", "--state-dir", state, "--entity-id", PNE,
+                     "--tk-kid", "746b2d31", "--tk", tk, "--json", NULL };
+    g_assert_cmpint (spawn (argv, &out), ==, 0);
+    g_assert_cmpstr (out, ==, "{\"event\":\"initialised\",\"entity\":\"pne-1\","
+                     "\"tk\":true,\"tk_kid\":\"746b2d31\"}\n");
+    g_clear_pointer (&out, g_free);
+  }
+  t.w = &w;
+  t.fd = listen_loopback (&port);
+  gateway = g_strdup_printf ("127.0.0.1:%u", port);
+  thread = g_thread_new ("fake-gw", accept_thread, &t);
+  {
+    char *argv[] = { (char *) exe, "run", "--state-dir", state, "--entity-id", PNE,
+                     "--gateway", gateway, "--send-gw", "ping", "--send-server", "pong",
+                     "--queued", "later", "--count", "2", "--timeout", "10", "--json",
+                     NULL };
+    g_assert_cmpint (spawn (argv, &out), ==, 0);
+  }
+  g_thread_join (thread);
+  g_test_message ("%s", out);
+  g_assert_nonnull (strstr (out, "{\"event\":\"path\",\"path\":3,\"gateway\":\"gw-1\"}\n"));
+  g_assert_nonnull (strstr (out, "{\"event\":\"provisioned\",\"path\":3,\"gateway\":\"gw-1\"}\n"));
+  g_assert_nonnull (strstr (out, "{\"event\":\"server-session\",\"server\":\"cpns-server\"}\n"));
+  g_assert_nonnull (strstr (out, "{\"event\":\"echo\",\"from\":\"gw-1\",\"ok\":true,"
+                            "\"content_type\":0,\"n\":2}\n"));
+  g_assert_nonnull (strstr (out, "{\"event\":\"echo\",\"from\":\"cpns-server\",\"ok\":true,"
+                            "\"content_type\":0,\"n\":2}\n"));
+  g_assert_nonnull (strstr (out, "{\"event\":\"queued\",\"from\":\"cpns-server\",\"ok\":true,"
+                            "\"content_type\":1,\"n\":2}\n"));
+  g_clear_pointer (&out, g_free);
+  {
+    char *argv[] = { (char *) exe, "status", "--state-dir", state, "--json", NULL };
+    g_assert_cmpint (spawn (argv, &out), ==, 0);
+    g_assert_nonnull (strstr (out, "\"name\":\"eukey\",\"kind\":\"eukey\""));
+    g_assert_nonnull (strstr (out, "\"name\":\"local:gw-1\",\"kind\":\"local-eukey\""));
+    g_assert_null (strstr (out, tk));
+    g_clear_pointer (&out, g_free);
+  }
+  {
+    /* Nobody listening: exit 3. */
+    char *argv[] = { (char *) exe, "run", "--state-dir", state, "--entity-id", PNE,
+                     "--gateway", gateway, "--timeout", "2", NULL };
+    g_assert_cmpint (spawn (argv, &out), ==, 3);
+    g_clear_pointer (&out, g_free);
+  }
+  {
+    char *argv[] = { (char *) exe, "run", "--state-dir", state, NULL };
+    g_assert_cmpint (spawn (argv, &out), ==, 1);
+    g_clear_pointer (&out, g_free);
+  }
+  world_clear (&w);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1201,5 +1473,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pne/data", test_data);
   g_test_add_func ("/pne/bad-input", test_bad_input);
   g_test_add_func ("/pne/bad-input-handshakes", test_bad_input_handshakes);
+  g_test_add_func ("/pne/link", test_link);
+  g_test_add_func ("/pne/link-connect", test_link_connect);
+  g_test_add_func ("/pne/program", test_program);
   return g_test_run ();
 }
