@@ -113,6 +113,13 @@ apply_reply (SoupServerMessage *msg, const SrvReply *reply)
       const char *data = g_bytes_get_data (reply->body, &len);
       soup_server_message_set_response (msg, SRV_MEDIA_TYPE, SOUP_MEMORY_COPY, data, len);
     }
+  else
+    /* libsoup (3.2) drops Content-Length from a 204 and then judges the
+     * response ended by EOF, so it closes the connection after it.  Said
+     * out loud, a client does not reuse the connection; unsaid, a client
+     * sending its next request at once (a gateway polling again) races the
+     * close and writes into a dead socket. */
+    soup_message_headers_replace (headers, "Connection", "close");
 }
 
 /* Refuses a request by its HTTP form, before its body is looked at. */
