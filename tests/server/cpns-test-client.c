@@ -12,6 +12,8 @@
  *   enroll=USER,PASSWORD-FILE[,SUBJECT]  Key Request; keeps the EUKey of
  *                                        SUBJECT (default: ourselves)
  *   challenge=USER[,SUBJECT]             KEY_REQUEST only: the challenge's shape
+ *   as=ENTITY                            act as ENTITY from here on (keys and
+ *                                        sessions are kept per entity)
  *   handshake[=SLOT]                     new session with our EUKey (slot "main")
  *   use=SLOT                             send later records in that session
  *   tk=PNE                               TK_REQUEST
@@ -28,6 +30,10 @@
  *   seal=TEXT                            seals an encrypted DATA record (echo)
  *                                        and prints it without sending it
  *   sleep=MS
+ *
+ * An answer addressed to another entity (a PNE's record handed to its
+ * gateway's poll, protocol.md 12.1) is opened in that entity's current
+ * session, if this run holds one: "dst" and "opened_by" name it.
  *
  * With --dump each object also holds "request", the hex of the last
  * request body.  The exit status is 0 when every step ran (whatever the
@@ -64,14 +70,14 @@ key_free (Key *k)
 typedef struct {
   const char *url;
   const char *ca;
-  const char *self_id;
+  char       *self_id;     /* as=ENTITY changes it */
   const char *server_id;
   const char *state_path;
   gboolean    dump;
   CURL       *curl;
   GHashTable *keys;        /* entity ID -> Key */
-  GHashTable *sessions;    /* slot -> CpnsSession */
-  char       *slot;        /* current session */
+  GHashTable *sessions;    /* "entity/slot" -> CpnsSession */
+  GHashTable *current;     /* entity ID -> its current slot */
   guint64     txid;
   GByteArray *last_record;
   GByteArray *last_request;
@@ -119,6 +125,8 @@ new_handle (Client *c)
   if (c->ca != NULL)
     curl_easy_setopt (curl, CURLOPT_CAINFO, c->ca);
   curl_easy_setopt (curl, CURLOPT_TIMEOUT, 60L);
+  if (g_getenv ("CPNS_TEST_CLIENT_VERBOSE") != NULL)
+    curl_easy_setopt (curl, CURLOPT_VERBOSE, 1L);
   return curl;
 }
 
@@ -294,6 +302,34 @@ load_state (Client *c, GError **error)
       g_hash_table_replace (c->keys, g_strdup (groups[i]), k);
     }
   return TRUE;
+}
+
+/* ---- sessions ---- */
+
+static char *
+session_key (const char *entity, const char *slot)
+{
+  return g_strdup_printf ("%s/%s", entity, slot);
+}
+
+/* The current session of @entity, or NULL. */
+static CpnsSession *
+session_of (Client *c, const char *entity)
+{
+  const char *slot = g_hash_table_lookup (c->current, entity);
+  g_autofree char *key = slot != NULL ? session_key (entity, slot) : NULL;
+
+  return key != NULL ? g_hash_table_lookup (c->sessions, key) : NULL;
+}
+
+static CpnsSession *
+current_session (Client *c, GError **error)
+{
+  CpnsSession *s = session_of (c, c->self_id);
+
+  if (s == NULL)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no session: run handshake");
+  return s;
 }
 
 /* ---- steps ---- */
@@ -484,23 +520,35 @@ step_handshake (Client *c, const char *slot, GError **error)
       CpnsSession *s = cpns_handshake_take_session (hs);
       add_hex (out, "session", cpns_session_get_id (s), CPNS_SESSION_ID_LEN);
       add_str (out, "suite", cpns_alg_name (cpns_handshake_get_suite (hs)));
-      g_hash_table_replace (c->sessions, g_strdup (slot), s);
-      g_free (c->slot);
-      c->slot = g_strdup (slot);
+      g_hash_table_replace (c->sessions, session_key (c->self_id, slot), s);
+      g_hash_table_replace (c->current, g_strdup (c->self_id), g_strdup (slot));
     }
   finish (c, out);
   response_clear (&r);
   return TRUE;
 }
 
-static CpnsSession *
-current_session (Client *c, GError **error)
+/* Opens an answer that came in @s: in @s, or in the current session of the
+ * entity it is addressed to when that is not us. */
+static gboolean
+open_answer (Client *c, CpnsSession *s, const guint8 *data, gsize len, GString *out,
+             CpnsHeader *hdr, CpnsBody *answer, guint8 *plain, GError **error)
 {
-  CpnsSession *s = c->slot != NULL ? g_hash_table_lookup (c->sessions, c->slot) : NULL;
+  CpnsHeader peek;
 
-  if (s == NULL)
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no session: run handshake");
-  return s;
+  if (cpns_record_peek (data, len, &peek, NULL) && strcmp (peek.dst, c->self_id) != 0)
+    {
+      add_str (out, "dst", peek.dst);
+      s = session_of (c, peek.dst);
+      if (s == NULL)
+        {
+          g_set_error (error, CPNS_ERROR, CPNS_ERROR_WRONG_ID,
+                       "an answer for '%s', of whom this run has no session", peek.dst);
+          return FALSE;
+        }
+      add_str (out, "opened_by", peek.dst);
+    }
+  return cpns_session_open_message (s, data, len, hdr, answer, plain, CPNS_MAX_BODY, error);
 }
 
 /* Seals @body, posts it to @endpoint and opens the answer.  FALSE only on
@@ -528,8 +576,7 @@ exchange (Client *c, CURL *curl, const char *endpoint, guint64 type, gboolean en
   add_response (out, &r);
   if (r.status == 200)
     {
-      if (!cpns_session_open_message (s, r.body->data, r.body->len, hdr, answer, plain,
-                                      CPNS_MAX_BODY, &local))
+      if (!open_answer (c, s, r.body->data, r.body->len, out, hdr, answer, plain, &local))
         add_gerror (out, local);
       else
         {
@@ -747,8 +794,8 @@ step_poll_wake (Client *c, char **args, GError **error)
     {
       g_autoptr(GError) local = NULL;
 
-      if (!cpns_session_open_message (s, sender.r.body->data, sender.r.body->len, &hdr,
-                                      &answer, plain, CPNS_MAX_BODY, &local))
+      if (!open_answer (c, s, sender.r.body->data, sender.r.body->len, out, &hdr, &answer,
+                        plain, &local))
         add_gerror (out, local);
       else
         {
@@ -826,8 +873,19 @@ run_step (Client *c, const char *step, GError **error)
     return step_handshake (c, n >= 1 ? args[0] : "main", error);
   if (strcmp (name, "use") == 0 && n == 1)
     {
-      g_free (c->slot);
-      c->slot = g_strdup (args[0]);
+      g_hash_table_replace (c->current, g_strdup (c->self_id), g_strdup (args[0]));
+      return TRUE;
+    }
+  if (strcmp (name, "as") == 0 && n == 1)
+    {
+      if (!cpns_entity_id_is_valid (args[0], strlen (args[0])))
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "'%s' is not an Entity ID", args[0]);
+          return FALSE;
+        }
+      g_free (c->self_id);
+      c->self_id = g_strdup (args[0]);
       return TRUE;
     }
   if (strcmp (name, "tk") == 0 && n == 1)
@@ -892,7 +950,7 @@ main (int argc, char **argv)
   curl_global_init (CURL_GLOBAL_DEFAULT);
   c.url = url;
   c.ca = ca;
-  c.self_id = self_id;
+  c.self_id = g_steal_pointer (&self_id);
   c.server_id = server_id != NULL ? server_id : "cpns-server";
   c.state_path = state;
   c.dump = dump;
@@ -900,6 +958,7 @@ main (int argc, char **argv)
   c.keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) key_free);
   c.sessions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                       (GDestroyNotify) cpns_session_free);
+  c.current = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   c.last_record = g_byte_array_new ();
   c.last_request = g_byte_array_new ();
   c.txid = (guint64) g_random_int () << 8;
@@ -913,9 +972,10 @@ main (int argc, char **argv)
   curl_easy_cleanup (c.curl);
   g_hash_table_unref (c.keys);
   g_hash_table_unref (c.sessions);
+  g_hash_table_unref (c.current);
   g_byte_array_unref (c.last_record);
   g_byte_array_unref (c.last_request);
-  g_free (c.slot);
+  g_free (c.self_id);
   curl_global_cleanup ();
   return status;
 }
