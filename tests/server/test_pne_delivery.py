@@ -122,6 +122,13 @@ class PneDelivery(ServerTestCase):
         self.assertIn("'@pan' is a reserved ID", proc.stderr)
         self.assertEqual(self.server.sql("SELECT count(*) FROM entities "
                                          "WHERE entity_id = 'pne-5'"), [(0,)])
+        # Nor can the operator provision it.
+        proc = self.server.admin("entity", "provision", "@pan", "--user", "alice",
+                                 "--output", os.path.join(self.tmp, "pan.cred"),
+                                 check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("'@pan' is a reserved ID", proc.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "pan.cred")))
         # As the server's own Entity ID.
         conf = self.write("pan.conf", "[server]\nentity-id=@pan\n")
         proc = subprocess.run([Binaries.server, "--config", conf], capture_output=True,
