@@ -20,6 +20,8 @@ struct _GwPanLink {
   CpnsDeframer *deframer;
   GCancellable *cancellable;
   GSource      *read_source;   /* pollable streams */
+  gboolean      draining;      /* closed, still writing what was queued */
+  guint         drain_source;
   guint8       *async_buf;     /* the others, while a read runs */
   GQueue        out;             /* GBytes, header and frame interleaved */
   gsize         queued;
@@ -40,6 +42,31 @@ G_DEFINE_TYPE (GwPanLink, gw_pan_link, G_TYPE_OBJECT)
 static void read_more (GwPanLink *self);
 static void write_more (GwPanLink *self);
 
+/* Frames already queued (an ERROR telling the peer why) still go out,
+ * for a short while: then the stream is closed for good. */
+#define DRAIN_TIMEOUT_MS 2000
+
+static void
+finish_close (GwPanLink *self)
+{
+  self->draining = FALSE;
+  g_clear_handle_id (&self->drain_source, g_source_remove);
+  g_cancellable_cancel (self->cancellable);
+  g_queue_clear_full (&self->out, (GDestroyNotify) g_bytes_unref);
+  self->queued = 0;
+  g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+}
+
+static gboolean
+drain_timeout_cb (gpointer user_data)
+{
+  GwPanLink *self = user_data;
+
+  self->drain_source = 0;
+  finish_close (self);
+  return G_SOURCE_REMOVE;
+}
+
 void
 gw_pan_link_close (GwPanLink *self, const char *reason)
 {
@@ -47,16 +74,21 @@ gw_pan_link_close (GwPanLink *self, const char *reason)
     return;
   self->closed = TRUE;
   self->close_reason = g_strdup (reason);
-  g_cancellable_cancel (self->cancellable);
   if (self->read_source != NULL)
     {
       g_source_destroy (self->read_source);
       g_clear_pointer (&self->read_source, g_source_unref);
     }
   g_clear_handle_id (&self->idle_source, g_source_remove);
-  g_queue_clear_full (&self->out, (GDestroyNotify) g_bytes_unref);
-  self->queued = 0;
-  g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+  if (g_queue_is_empty (&self->out))
+    finish_close (self);
+  else
+    {
+      self->draining = TRUE;
+      self->drain_source = g_timeout_add_full (G_PRIORITY_DEFAULT, DRAIN_TIMEOUT_MS,
+                                               drain_timeout_cb, g_object_ref (self),
+                                               g_object_unref);
+    }
   g_message ("%s link %s closed: %s", gw_transport_to_string (self->transport),
              self->address, reason);
   g_signal_emit (self, signals[SIGNAL_CLOSED], 0, reason);
@@ -189,21 +221,26 @@ on_written (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, &written,
                                          &error))
     {
-      if (!self->closed)
+      if (self->draining)
+        finish_close (self);
+      else if (!self->closed)
         {
           g_autofree char *reason = g_strdup_printf ("write failed: %s", error->message);
           gw_pan_link_close (self, reason);
         }
       return;
     }
-  if (self->closed)
+  if (self->closed && !self->draining)
     return;
   {
     GBytes *done = g_queue_pop_head (&self->out);
     self->queued -= g_bytes_get_size (done);
     g_bytes_unref (done);
   }
-  write_more (self);
+  if (self->draining && g_queue_is_empty (&self->out))
+    finish_close (self);
+  else
+    write_more (self);
 }
 
 static void
@@ -211,7 +248,8 @@ write_more (GwPanLink *self)
 {
   GBytes *next;
 
-  if (self->writing || self->closed || (next = g_queue_peek_head (&self->out)) == NULL)
+  if (self->writing || (self->closed && !self->draining) ||
+      (next = g_queue_peek_head (&self->out)) == NULL)
     return;
   self->writing = TRUE;
   g_output_stream_write_all_async (g_io_stream_get_output_stream (self->stream),
@@ -308,13 +346,14 @@ gw_pan_link_dispose (GObject *object)
   GwPanLink *self = GW_PAN_LINK (object);
 
   g_clear_handle_id (&self->idle_source, g_source_remove);
+  g_clear_handle_id (&self->drain_source, g_source_remove);
   if (self->read_source != NULL)
     {
       g_source_destroy (self->read_source);
       g_clear_pointer (&self->read_source, g_source_unref);
     }
   g_queue_clear_full (&self->out, (GDestroyNotify) g_bytes_unref);
-  if (self->stream != NULL && !self->closed)
+  if (self->stream != NULL && (!self->closed || self->draining))
     g_io_stream_close (self->stream, NULL, NULL);
   g_clear_object (&self->stream);
   g_clear_object (&self->remote);
