@@ -582,7 +582,12 @@ register_permitted (GwDbus *self, GDBusMethodInvocation *invocation, gpointer da
                                   &error))
     return_error (invocation, error);
   else
-    pngw_gateway1_complete_register_agent (self->gateway, invocation);
+    {
+      pngw_gateway1_complete_register_agent (self->gateway, invocation);
+      /* PNEs that waited for an agent are asked now. */
+      if (self->pnes != NULL)
+        gw_pne_manager_credentials_available (self->pnes);
+    }
 }
 
 static gboolean

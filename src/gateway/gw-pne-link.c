@@ -240,6 +240,36 @@ typedef struct {
   guint64    txid;
 } RelayCall;
 
+/* The outcome of a PNE's own Key Request is plain (only the key inside is
+ * wrapped): people see why a PNE did not get its EUKey. */
+static void
+note_key_delivery (GwPneLink *self, GBytes *reply)
+{
+  CpnsPlainMessage msg;
+  gsize len;
+  const guint8 *data = g_bytes_get_data (reply, &len);
+  g_autofree char *text = NULL;
+
+  if (self->pne == NULL || !cpns_plain_decode (data, len, &msg, NULL))
+    return;
+  if (msg.hdr.type == CPNS_MSG_KEY_DELIVERY && msg.body.key_delivery.status != 0)
+    text = g_strdup_printf ("the CPNS Server refused the PNE's Key Request (status %s)",
+                            msg.body.key_delivery.status == CPNS_KEY_STATUS_AUTH_FAILED
+                              ? "authentication failed"
+                              : msg.body.key_delivery.status == CPNS_KEY_STATUS_RATE_LIMITED
+                                  ? "rate limited" : "refused");
+  else if (msg.hdr.type == CPNS_MSG_ERROR)
+    text = g_strdup_printf ("the CPNS Server answered the PNE with %s: %.*s",
+                            cpns_error_code_to_string (msg.body.error.code),
+                            (int) msg.body.error.reason.len,
+                            (const char *) msg.body.error.reason.data);
+  if (text != NULL)
+    {
+      g_message ("PNE %s: %s", self->pne_id, text);
+      gw_pne_set_state (self->pne, gw_pne_get_state (self->pne), text);
+    }
+}
+
 static void
 on_relayed (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -262,9 +292,12 @@ on_relayed (GObject *source, GAsyncResult *result, gpointer user_data)
       /* Not the PNE's fault: it may try again. */
       send_error (self, txid, CPNS_ERROR_UNAVAILABLE, reason);
     }
-  else if (g_bytes_get_size (reply) > 0 &&
-           !send_bytes (self, g_bytes_get_data (reply, NULL), g_bytes_get_size (reply)))
-    return;
+  else if (g_bytes_get_size (reply) > 0)
+    {
+      note_key_delivery (self, reply);
+      if (!send_bytes (self, g_bytes_get_data (reply, NULL), g_bytes_get_size (reply)))
+        return;
+    }
   relay_next (self);
 }
 
@@ -834,12 +867,6 @@ gw_pne_link_provision (GwPneLink *self, GError **error)
 }
 
 /* ---- messages from the PNE ---- */
-
-static gboolean
-ids_equal (CpnsBytes b, const guint8 *kid, gsize len)
-{
-  return b.len == len && memcmp (b.data, kid, len) == 0;
-}
 
 static void
 on_announce (GwPneLink *self, const CpnsPlainMessage *msg)

@@ -167,9 +167,17 @@ on_link_closed (GwPneLink *link, const char *reason, gpointer user_data)
   if (pne != NULL &&
       g_hash_table_lookup (self->active, gw_pne_get_entity_id (pne)) == link)
     {
+      GwPneState state = gw_pne_get_state (pne);
+      g_autofree char *why = NULL;
+
       g_hash_table_remove (self->active, gw_pne_get_entity_id (pne));
-      if (gw_pne_get_state (pne) != GW_PNE_FAILED)
-        gw_pne_set_state (pne, GW_PNE_DISCONNECTED, NULL);
+      /* Half-done provisioning leaves nothing behind but this note: keys
+       * are only stored once complete, and the PNE starts over. */
+      if (state == GW_PNE_CONNECTED || state == GW_PNE_NEEDS_CREDENTIALS ||
+          state == GW_PNE_PROVISIONING)
+        why = g_strdup_printf ("the link closed during provisioning: %s", reason);
+      if (state != GW_PNE_FAILED)
+        gw_pne_set_state (pne, GW_PNE_DISCONNECTED, why);
     }
   g_signal_handlers_disconnect_by_data (link, self);
   g_ptr_array_remove_fast (self->links, link);
@@ -239,6 +247,24 @@ gw_pne_manager_provision (GwPneManager *self, const char *entity_id, GError **er
       return FALSE;
     }
   return gw_pne_link_provision (link, error);
+}
+
+void
+gw_pne_manager_credentials_available (GwPneManager *self)
+{
+  GHashTableIter it;
+  gpointer value;
+  g_autoptr(GPtrArray) waiting = g_ptr_array_new_with_free_func (g_object_unref);
+
+  g_hash_table_iter_init (&it, self->active);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    {
+      GwPne *pne = gw_pne_link_get_pne (value);
+      if (pne != NULL && gw_pne_get_state (pne) == GW_PNE_NEEDS_CREDENTIALS)
+        g_ptr_array_add (waiting, g_object_ref (value));
+    }
+  for (guint i = 0; i < waiting->len; i++)
+    gw_pne_link_provision (g_ptr_array_index (waiting, i), NULL);
 }
 
 gboolean

@@ -52,12 +52,14 @@ GPtrArray    *gw_pne_manager_list_pnes (GwPneManager *self);
 GwPne        *gw_pne_manager_lookup    (GwPneManager *self, const char *entity_id);
 guint         gw_pne_manager_get_links (GwPneManager *self);
 
-/* Asks for credentials again for a PNE in state needs-credentials, or runs
- * provisioning again for one whose last attempt failed while its link is
- * still up.  GW_ERROR_NOT_FOUND for an unknown or unconnected PNE,
- * GW_ERROR_BUSY when it is provisioning or ready. */
+/* Asks for credentials again for a PNE in state needs-credentials (a
+ * failed attempt closes the PNE's link: the PNE retries by connecting
+ * again).  GW_ERROR_NOT_FOUND for an unknown or unconnected PNE,
+ * GW_ERROR_BUSY when it is not waiting for credentials. */
 gboolean      gw_pne_manager_provision (GwPneManager *self, const char *entity_id,
                                         GError **error);
+/* An agent appeared: PNEs waiting for credentials are asked now. */
+void          gw_pne_manager_credentials_available (GwPneManager *self);
 /* Closes its link, deletes its LocalEUKey and drops the PNE. */
 gboolean      gw_pne_manager_forget    (GwPneManager *self, const char *entity_id,
                                         GError **error);
