@@ -85,8 +85,16 @@ emit_vector (const char *name, CpnsPurpose purpose, guint64 mode, guint64 suite,
   gsize key_len = cpns_alg_key_len (suite);
   CpnsBody data = { 0 };
 
-  test_psk_init (&ipsk, name, "kid-01", CPNS_ROLE_INITIATOR);
-  test_psk_init (&rpsk, name, "kid-01", CPNS_ROLE_RESPONDER);
+  if (purpose == CPNS_PURPOSE_BOOTSTRAP)
+    {
+      cpns_bootstrap_psk (&ipsk, CPNS_ROLE_INITIATOR);
+      cpns_bootstrap_psk (&rpsk, CPNS_ROLE_RESPONDER);
+    }
+  else
+    {
+      test_psk_init (&ipsk, name, "kid-01", CPNS_ROLE_INITIATOR);
+      test_psk_init (&rpsk, name, "kid-01", CPNS_ROLE_RESPONDER);
+    }
   test_random_init (&ri, seed_i);
   test_random_init (&rr, seed_r);
   icfg = (CpnsHandshakeConfig) {
@@ -304,6 +312,9 @@ main (int argc, char **argv)
                    CPNS_ALG_A128GCM, "vector-3-i", "vector-3-r");
       emit_vector ("local-psk-aes256gcm", CPNS_PURPOSE_LOCAL, CPNS_MODE_PSK,
                    CPNS_ALG_A256GCM, "vector-4-i", "vector-4-r");
+      emit_vector ("bootstrap-x25519-chacha20", CPNS_PURPOSE_BOOTSTRAP,
+                   CPNS_MODE_PSK_X25519, CPNS_ALG_CHACHA20_POLY1305, "vector-5-i",
+                   "vector-5-r");
       return 0;
     }
   if (argc == 4 && strcmp (argv[1], "live") == 0)
