@@ -237,6 +237,43 @@ test_downgrade (void)
   g_assert_error (error, CPNS_ERROR, CPNS_ERROR_DOWNGRADE);
 }
 
+/* The bootstrap key is public, so nothing but the key exchange protects
+ * the credentials that follow: a PSK-only bootstrap must never happen. */
+static void
+test_bootstrap_downgrade (void)
+{
+  TestPair p;
+  g_autoptr(CpnsHandshake) ini = NULL;
+  g_autoptr(CpnsHandshake) res = NULL;
+  g_autoptr(GError) error = NULL;
+  guint8 m1[512], m1x[512], m2[512];
+  gsize l1, l1x, l2;
+  static const guint64 only_psk[] = { CPNS_MODE_PSK };
+
+  test_pair_init (&p, CPNS_PURPOSE_BOOTSTRAP);
+  cpns_bootstrap_psk (&p.ipsk, CPNS_ROLE_INITIATOR);
+  cpns_bootstrap_psk (&p.rpsk, CPNS_ROLE_RESPONDER);
+  /* The honest run works... */
+  g_assert_true (test_handshake_run (&p.icfg, &p.rcfg, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  /* ...an endpoint cannot even be configured for PSK only... */
+  p.icfg.modes = only_psk;
+  p.icfg.n_modes = 1;
+  g_assert_null (cpns_handshake_new (&p.icfg, &error));
+  g_assert_error (error, CPNS_ERROR, CPNS_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  p.icfg.modes = NULL;
+  p.icfg.n_modes = 0;
+  /* ...and a man in the middle who strips the key share from M1 is refused
+   * by the responder before it answers. */
+  ini = cpns_handshake_new (&p.icfg, NULL);
+  res = cpns_handshake_new (&p.rcfg, NULL);
+  g_assert_true (cpns_handshake_start (ini, m1, sizeof m1, &l1, NULL));
+  l1x = reencode (m1, l1, strip_strong_offers, m1x, sizeof m1x);
+  g_assert_false (cpns_handshake_receive (res, m1x, l1x, m2, sizeof m2, &l2, &error));
+  g_assert_error (error, CPNS_ERROR, CPNS_ERROR_DOWNGRADE);
+}
+
 static gboolean
 echo_random (guint8 *out, gsize len, gpointer user_data, GError **error)
 {
@@ -707,6 +744,7 @@ main (int argc, char **argv)
   g_test_add_func ("/attacks/handshake/own-id", test_own_id);
   g_test_add_func ("/attacks/handshake/wrong-psk", test_wrong_psk);
   g_test_add_func ("/attacks/handshake/downgrade", test_downgrade);
+  g_test_add_func ("/attacks/handshake/bootstrap-downgrade", test_bootstrap_downgrade);
   g_test_add_func ("/attacks/handshake/echoed-nonce", test_echoed_nonce);
   g_test_add_func ("/attacks/handshake/wrong-purpose", test_wrong_purpose);
   g_test_add_func ("/attacks/handshake/truncated-oversized", test_truncated_handshake);
