@@ -282,6 +282,9 @@ connect-timeout = 5
 request-timeout = 10
 {self.extra_config}
 """)
+            # Tests run in parallel: no fixed PAN port unless a test asks.
+            if "[pan]" not in self.extra_config:
+                f.write("\n[pan]\nlisten = 127.0.0.1:0\n")
 
     def start(self, enroll=None, password=None):
         self.starts += 1
