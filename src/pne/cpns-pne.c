@@ -695,6 +695,15 @@ match_want (const PneEvent *ev, gpointer data)
 }
 
 static gboolean
+match_ack_or_data (const PneEvent *ev, gpointer data)
+{
+  const Want *w = data;
+  Want ack = { PNE_EVENT_ACK, w->from, 0 };
+
+  return match_want (ev, data) || match_want (ev, &ack);
+}
+
+static gboolean
 echo_ok (const PneEvent *ev, const char *text)
 {
   return g_bytes_get_size (ev->data) == strlen (text) &&
@@ -731,13 +740,29 @@ exchange (Run *r, const char *dst, guint32 ct, const char *text, gboolean encryp
     return FALSE;
   if (ct == 1)
     {
-      Want ack = { PNE_EVENT_ACK, dst, 0 };
-      g_autoptr(PneEvent) a = wait_for (r, match_want, &ack, "the server's ACK", error);
-      if (a == NULL)
-        return FALSE;
-      print_event (r, a);
+      /* The ACK answers our request; the echo comes through the gateway's
+       * long poll: either may arrive first. */
+      gboolean acked = FALSE;
+      while (ev == NULL || !acked)
+        {
+          g_autoptr(PneEvent) e = wait_for (r, match_ack_or_data, &want,
+                                            acked ? "the queued echo" : "the server's ACK",
+                                            error);
+          if (e == NULL)
+            return FALSE;
+          if (e->type == PNE_EVENT_ACK)
+            {
+              acked = TRUE;
+              print_event (r, e);
+            }
+          else if (ev == NULL)
+            ev = g_steal_pointer (&e);
+          else
+            print_event (r, e);
+        }
     }
-  ev = wait_for (r, match_want, &want, ct == 1 ? "the queued echo" : "the echo", error);
+  else
+    ev = wait_for (r, match_want, &want, "the echo", error);
   if (ev == NULL)
     return FALSE;
   ok = echo_ok (ev, text);

@@ -334,7 +334,18 @@ pne_link_run_until_ready (PneLink *link, PneCredentialsFunc credentials,
       g_autoptr(PneEvent) ev = wait_event_until (link, deadline, error);
 
       if (ev == NULL)
-        return FALSE;
+        {
+          /* A refusal is reported in the same step that fails the machine:
+           * the caller learns why before it learns that it failed. */
+          PneEvent *pending;
+          while ((pending = pne_machine_next_event (link->machine)) != NULL)
+            {
+              if (on_event != NULL)
+                on_event (pending, user_data);
+              pne_event_free (pending);
+            }
+          return FALSE;
+        }
       if (on_event != NULL)
         on_event (ev, user_data);
       if (ev->type == PNE_EVENT_READY)

@@ -352,11 +352,9 @@ class PanTest(unittest.TestCase):
         self.assertNotIn(f"local:{entity_id}", gw.keystore())
 
     def assert_refused(self, run, code, text):
-        """cpns-pne failed because the PN GW or the server said no: the
-        reason is printed.  (Exit status 2 and the "refused" event are
-        checked in test_4x_refusal_exit_status, which fails today.)"""
-        # 2 as cpns-pne(1) says; 4 until the bug of test_4x is fixed.
-        self.assertIn(run.returncode, (2, 4), run)
+        """cpns-pne failed because the PN GW or the server said no: exit
+        status 2 and the reason printed."""
+        self.assertEqual(run.returncode, 2, run)
         error = run.first("error")
         self.assertIsNotNone(error, run)
         self.assertEqual(error["error"], code, run)
@@ -364,26 +362,10 @@ class PanTest(unittest.TestCase):
         self.assertIn(text, run.stderr)
 
     def assert_queued(self, run, text, count):
-        """--queued: an ACK from the server and then the echo, @count times.
-
-        Known bug in cpns-pne (not in the gateway or the server): exchange()
-        waits for the ACK first, and an echo that overtakes it (it comes
-        through the gateway's long poll, the ACK through the relayed /record
-        answer: two HTTP exchanges with no order between them) is printed
-        as a "data" event and dropped; cpns-pne then times out (exit 3).
-        That case is accepted here, once the overtaking echo is seen."""
-        if run.returncode != 0:
-            self.assertEqual(run.returncode, 3, run)
-            self.assertIn("timed out waiting for the queued echo", run.stderr, run)
-            names = [e["event"] for e in run.events]
-            data = [i for i, e in enumerate(run.events) if e["event"] == "data" and
-                    e["from"] == "cpns-server" and e["content_type"] == 1 and
-                    e["size"] == len(text)]
-            self.assertTrue(data, run)
-            self.assertEqual(names[data[-1] + 1], "ack", run)
-            print("\nnote: cpns-pne dropped a queued echo that overtook the ACK "
-                  "(known bug)", file=sys.stderr)
-            return
+        """--queued: an ACK from the server and the echo, @count times.  The
+        echo comes through the gateway's long poll and the ACK as the answer
+        to the relayed request: either may come first."""
+        self.assertEqual(run.returncode, 0, run)
         self.assertEqual([a["from"] for a in run.of("ack")], ["cpns-server"] * count, run)
         self.assertEqual([(q["from"], q["ok"], q["content_type"], q["n"])
                           for q in run.of("queued")],
@@ -544,17 +526,10 @@ class PanTest(unittest.TestCase):
             self.assertNotIn(pne_path(entity_id), self.agent.targets())
             self.assertNotIn("eukey", self.pne_keystore(pne))
 
-    @unittest.expectedFailure
     def test_4x_refusal_exit_status(self):
         """cpns-pne(1): exit status 2 when "refused by the PN GW or the CPNS
         Server (for example ... a policy that fits no path ...)", and a
-        "refused" JSON event.  Today a refusal while provisioning exits 4
-        (local or protocol error) without the event: the PneMachine queues
-        PNE_EVENT_REFUSED and fails in the same receive, and
-        pne_link_run_until_ready() returns the error without delivering the
-        queued event, so cpns-pne never sets its "refused" flag.  The same
-        holds for "already connected" (test 6) and the server's refusal on
-        path 3 (test 7)."""
+        "refused" JSON event."""
         pne = self.new_pne("dumb-4x", self.wired_ns)
         run = pne.run(self.gw_addr(self.wired_ns))
         self.assertEqual(run.first("error")["error"], "policy", run)
