@@ -10,6 +10,10 @@
 #include "gw-pne-manager-private.h"
 
 #define LOCAL_KEY_PREFIX "local:"
+/* PNEs that left without a LocalEUKey stay listed (with the reason they
+ * failed) until this many newer ones did the same: anyone on the PAN can
+ * announce any Entity ID, so they must not pile up. */
+#define GONE_UNKEYED_MAX 64
 
 struct _GwPneManager {
   GObject             parent_instance;
@@ -23,6 +27,7 @@ struct _GwPneManager {
   GHashTable         *pnes;    /* Entity ID -> GwPne */
   GHashTable         *active;  /* Entity ID -> GwPneLink (borrowed from links) */
   GPtrArray          *links;   /* GwPneLink, owned */
+  GQueue              gone;    /* Entity IDs of unkeyed, unconnected PNEs, oldest first */
   gulong              relay_handler;
 };
 
@@ -34,6 +39,8 @@ enum {
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (GwPneManager, gw_pne_manager, G_TYPE_OBJECT)
+
+static void forget_gone (GwPneManager *self, const char *entity_id);
 
 const GwConfig *gw_pne_manager_get_config (GwPneManager *self) { return self->config; }
 GwUpstream *gw_pne_manager_get_upstream (GwPneManager *self) { return self->upstream; }
@@ -120,6 +127,7 @@ gw_pne_manager_claim (GwPneManager *self, GwPneLink *link, const char *pne_id,
       return NULL;
     }
   g_hash_table_insert (self->active, g_strdup (pne_id), link);
+  forget_gone (self, pne_id);
   return add_pne (self, pne_id);
 }
 
@@ -158,6 +166,51 @@ gw_pne_manager_probe_finish (GwPneManager *self, GwPanLink *link, GAsyncResult *
 
 /* ---- links ---- */
 
+static gboolean
+holds_local_key (GwPneManager *self, const char *entity_id)
+{
+  g_autofree char *name = g_strconcat (LOCAL_KEY_PREFIX, entity_id, NULL);
+
+  return cpns_keystore_lookup (self->keystore, name) != NULL;
+}
+
+static void
+drop_pne (GwPneManager *self, const char *entity_id)
+{
+  GwPne *found = g_hash_table_lookup (self->pnes, entity_id);
+  g_autoptr(GwPne) pne = NULL;
+
+  if (found == NULL)
+    return;
+  pne = g_object_ref (found);
+  g_hash_table_remove (self->pnes, entity_id);
+  g_signal_emit (self, signals[SIGNAL_PNE_REMOVED], 0, pne);
+}
+
+static void
+forget_gone (GwPneManager *self, const char *entity_id)
+{
+  GList *l = g_queue_find_custom (&self->gone, entity_id, (GCompareFunc) strcmp);
+
+  if (l != NULL)
+    {
+      g_free (l->data);
+      g_queue_delete_link (&self->gone, l);
+    }
+}
+
+static void
+note_gone (GwPneManager *self, const char *entity_id)
+{
+  forget_gone (self, entity_id);
+  g_queue_push_tail (&self->gone, g_strdup (entity_id));
+  while (g_queue_get_length (&self->gone) > GONE_UNKEYED_MAX)
+    {
+      g_autofree char *oldest = g_queue_pop_head (&self->gone);
+      drop_pne (self, oldest);
+    }
+}
+
 static void
 on_link_closed (GwPneLink *link, const char *reason, gpointer user_data)
 {
@@ -178,6 +231,8 @@ on_link_closed (GwPneLink *link, const char *reason, gpointer user_data)
         why = g_strdup_printf ("the link closed during provisioning: %s", reason);
       if (state != GW_PNE_FAILED)
         gw_pne_set_state (pne, GW_PNE_DISCONNECTED, why);
+      if (!holds_local_key (self, gw_pne_get_entity_id (pne)))
+        note_gone (self, gw_pne_get_entity_id (pne));
     }
   g_signal_handlers_disconnect_by_data (link, self);
   g_ptr_array_remove_fast (self->links, link);
@@ -271,7 +326,6 @@ gboolean
 gw_pne_manager_forget (GwPneManager *self, const char *entity_id, GError **error)
 {
   g_autofree char *name = g_strconcat (LOCAL_KEY_PREFIX, entity_id, NULL);
-  g_autoptr(GwPne) pne = NULL;
   GwPneLink *link;
 
   if (g_hash_table_lookup (self->pnes, entity_id) == NULL)
@@ -287,9 +341,8 @@ gw_pne_manager_forget (GwPneManager *self, const char *entity_id, GError **error
   link = g_hash_table_lookup (self->active, entity_id);
   if (link != NULL)
     gw_pne_link_close (link, "the PNE was forgotten");
-  pne = g_object_ref (g_hash_table_lookup (self->pnes, entity_id));
-  g_hash_table_remove (self->pnes, entity_id);
-  g_signal_emit (self, signals[SIGNAL_PNE_REMOVED], 0, pne);
+  forget_gone (self, entity_id);
+  drop_pne (self, entity_id);
   g_message ("forgot PNE %s", entity_id);
   return TRUE;
 }
@@ -344,6 +397,7 @@ gw_pne_manager_finalize (GObject *object)
   GwPneManager *self = GW_PNE_MANAGER (object);
 
   g_ptr_array_unref (self->links);
+  g_queue_clear_full (&self->gone, g_free);
   g_hash_table_unref (self->active);
   g_hash_table_unref (self->pnes);
   G_OBJECT_CLASS (gw_pne_manager_parent_class)->finalize (object);
@@ -370,4 +424,5 @@ gw_pne_manager_init (GwPneManager *self)
   self->pnes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->active = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->links = g_ptr_array_new_with_free_func (g_object_unref);
+  g_queue_init (&self->gone);
 }

@@ -746,6 +746,25 @@ class PanTest(unittest.TestCase):
 
     # ---- 9: IPv6 ----
 
+    def test_8b_unkeyed_pnes_do_not_pile_up(self):
+        """Anyone on the PAN can announce any Entity ID: PNEs that leave
+        without a LocalEUKey stay listed (with why they failed) only until
+        64 newer ones did the same."""
+        ns = self.wired_ns
+        ids = [f"flood-{i:03d}" for i in range(80)]
+        for entity_id in ids:
+            raw = pan.RawLink(ns, ns.gw_v4, self.port)
+            raw.announce(entity_id)          # no UI, no TK, wired: no path fits
+            reply = raw.receive()
+            self.assertEqual(reply[0][2], 4, reply)   # ERROR
+            raw.close()
+        wait_until(lambda: self.props(ids[-1]) is not None and
+                   self.props(ids[-1])["State"] == "failed", what="the last one failed")
+        listed = [i for i in ids if self.props(i) is not None]
+        self.assertLessEqual(len(listed), 64, listed)
+        self.assertEqual(listed, ids[-len(listed):])
+        self.assertIn("no EUKey path fits", self.props(ids[-1])["LastError"])
+
     def test_9_ipv6(self):
         ns = self.secure_ns
         pne = self.new_pne("clock-9", ns)
