@@ -182,7 +182,7 @@ pne_link_new (int fd, PneMachine *machine)
 
   link->fd = fd;
   link->machine = machine;
-  link->deframer = cpns_deframer_new (CPNS_MAX_RECORD);
+  link->deframer = cpns_deframer_new (CPNS_MAX_MESSAGE);
   return link;
 }
 
