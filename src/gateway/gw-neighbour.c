@@ -44,7 +44,20 @@ gw_inet_address_unmap (GInetAddress *address)
 
 /* ---- rtnetlink ---- */
 
-typedef gboolean (*EachMessage) (struct nlmsghdr *h, gpointer user_data);
+static const char *
+dump_what (GwNeighbourDump dump)
+{
+  switch (dump)
+    {
+    case GW_NEIGHBOUR_DUMP_ADDRESSES:
+      return "its addresses";
+    case GW_NEIGHBOUR_DUMP_NEIGHBOURS:
+      return "its neighbour table";
+    case GW_NEIGHBOUR_DUMP_BRIDGE:
+    default:
+      return "the bridge forwarding database";
+    }
+}
 
 static gboolean
 netlink_error (GError **error, const char *what, int err)
@@ -54,12 +67,10 @@ netlink_error (GError **error, const char *what, int err)
   return FALSE;
 }
 
-/* Sends a dump request of @type for @family and hands every answer to
- * @each until NLMSG_DONE, or until @each returns FALSE (then the rest is
- * not read: the socket is closed anyway). */
+/* Sends the dump request of @q and reads the answer with
+ * gw_neighbour_parse_reply() until it is complete. */
 static gboolean
-netlink_dump (guint16 type, guint8 family, const char *what, EachMessage each,
-              gpointer user_data, GError **error)
+netlink_dump (GwNeighbourQuery *q, GError **error)
 {
   struct {
     struct nlmsghdr h;
@@ -68,6 +79,7 @@ netlink_dump (guint16 type, guint8 family, const char *what, EachMessage each,
       struct ifaddrmsg ifa;
     };
   } req = { 0 };
+  const char *what = dump_what (q->dump);
   struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
   struct sockaddr_nl local = { .nl_family = AF_NETLINK };
   socklen_t local_len = sizeof local;
@@ -76,7 +88,6 @@ netlink_dump (guint16 type, guint8 family, const char *what, EachMessage each,
   gint64 deadline = g_get_monotonic_time () + GW_NEIGHBOUR_TIMEOUT_MS * 1000;
   g_autofree guint8 *buf = g_malloc (RECV_BUFFER);
   static guint32 seq_counter;
-  guint32 seq = ++seq_counter;
   gboolean ok = FALSE, done = FALSE;
   int fd, err;
 
@@ -91,19 +102,21 @@ netlink_dump (guint16 type, guint8 family, const char *what, EachMessage each,
       close (fd);
       return netlink_error (error, what, err);
     }
+  q->seq = ++seq_counter;
+  q->port = local.nl_pid;
 
-  req.h.nlmsg_type = type;
+  req.h.nlmsg_type = q->dump == GW_NEIGHBOUR_DUMP_ADDRESSES ? RTM_GETADDR : RTM_GETNEIGH;
   req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.h.nlmsg_seq = seq;
-  if (type == RTM_GETNEIGH)
+  req.h.nlmsg_seq = q->seq;
+  if (q->dump == GW_NEIGHBOUR_DUMP_ADDRESSES)
     {
-      req.h.nlmsg_len = NLMSG_LENGTH (sizeof (struct ndmsg));
-      req.nd.ndm_family = family;
+      req.h.nlmsg_len = NLMSG_LENGTH (sizeof (struct ifaddrmsg));
+      req.ifa.ifa_family = q->family;
     }
   else
     {
-      req.h.nlmsg_len = NLMSG_LENGTH (sizeof (struct ifaddrmsg));
-      req.ifa.ifa_family = family;
+      req.h.nlmsg_len = NLMSG_LENGTH (sizeof (struct ndmsg));
+      req.nd.ndm_family = q->dump == GW_NEIGHBOUR_DUMP_BRIDGE ? AF_BRIDGE : q->family;
     }
   if (sendto (fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *) &kernel, sizeof kernel) < 0)
     {
@@ -142,30 +155,16 @@ netlink_dump (guint16 type, guint8 family, const char *what, EachMessage each,
       /* Only the kernel's answers to this request count. */
       if (from.nl_pid != 0)
         continue;
-      int remaining = n;
-      for (struct nlmsghdr *h = (struct nlmsghdr *) buf; NLMSG_OK (h, remaining);
-           h = NLMSG_NEXT (h, remaining))
+      switch (gw_neighbour_parse_reply (q, buf, n, error))
         {
-          if (h->nlmsg_seq != seq || h->nlmsg_pid != local.nl_pid)
-            continue;
-          if (h->nlmsg_type == NLMSG_DONE)
-            {
-              ok = done = TRUE;
-              break;
-            }
-          if (h->nlmsg_type == NLMSG_ERROR)
-            {
-              struct nlmsgerr *e = NLMSG_DATA (h);
-              netlink_error (error, what,
-                             h->nlmsg_len >= NLMSG_LENGTH (sizeof *e) ? -e->error : EPROTO);
-              done = TRUE;
-              break;
-            }
-          if (!each (h, user_data))
-            {
-              ok = done = TRUE;
-              break;
-            }
+        case GW_NEIGHBOUR_REPLY_MORE:
+          break;
+        case GW_NEIGHBOUR_REPLY_DONE:
+          ok = done = TRUE;
+          break;
+        case GW_NEIGHBOUR_REPLY_FAILED:
+          done = TRUE;
+          break;
         }
     }
   close (fd);
@@ -174,17 +173,9 @@ netlink_dump (guint16 type, guint8 family, const char *what, EachMessage each,
 
 /* ---- our own addresses ---- */
 
-typedef struct {
-  guint8   family;
-  guint8   bytes[16];
-  gsize    len;
-  gboolean found;
-} AddrQuery;
-
 static gboolean
-each_address (struct nlmsghdr *h, gpointer user_data)
+each_address (struct nlmsghdr *h, GwNeighbourQuery *q)
 {
-  AddrQuery *q = user_data;
   struct ifaddrmsg *ifa = NLMSG_DATA (h);
   int len;
 
@@ -196,7 +187,8 @@ each_address (struct nlmsghdr *h, gpointer user_data)
    * peer's, and we never are our own peer, so checking both is harmless. */
   for (struct rtattr *a = IFA_RTA (ifa); RTA_OK (a, len); a = RTA_NEXT (a, len))
     if ((a->rta_type == IFA_LOCAL || a->rta_type == IFA_ADDRESS) &&
-        RTA_PAYLOAD (a) == q->len && memcmp (RTA_DATA (a), q->bytes, q->len) == 0)
+        RTA_PAYLOAD (a) == q->address_len &&
+        memcmp (RTA_DATA (a), q->address, q->address_len) == 0)
       {
         q->found = TRUE;
         return FALSE;
@@ -206,26 +198,14 @@ each_address (struct nlmsghdr *h, gpointer user_data)
 
 /* ---- the neighbour table ---- */
 
-typedef struct {
-  guint8    family;
-  guint8    bytes[16];
-  gsize     len;
-  guint32   scope_id;
-  gboolean  found;
-  int       ifindex;
-  GString  *mac;
-  guint8    lladdr[32];
-  gsize     lladdr_len;
-} NeighQuery;
-
 static gboolean
-each_neighbour (struct nlmsghdr *h, gpointer user_data)
+each_neighbour (struct nlmsghdr *h, GwNeighbourQuery *q)
 {
-  NeighQuery *q = user_data;
   struct ndmsg *nd = NLMSG_DATA (h);
   const guint8 *lladdr = NULL;
   gsize lladdr_len = 0;
   gboolean match = FALSE;
+  GString *mac;
   int len;
 
   if (h->nlmsg_type != RTM_NEWNEIGH || h->nlmsg_len < NLMSG_LENGTH (sizeof *nd) ||
@@ -237,7 +217,8 @@ each_neighbour (struct nlmsghdr *h, gpointer user_data)
        RTA_OK (a, len); a = RTA_NEXT (a, len))
     {
       if (a->rta_type == NDA_DST)
-        match = RTA_PAYLOAD (a) == q->len && memcmp (RTA_DATA (a), q->bytes, q->len) == 0;
+        match = RTA_PAYLOAD (a) == q->address_len &&
+                memcmp (RTA_DATA (a), q->address, q->address_len) == 0;
       else if (a->rta_type == NDA_LLADDR)
         {
           lladdr = RTA_DATA (a);
@@ -253,24 +234,19 @@ each_neighbour (struct nlmsghdr *h, gpointer user_data)
       memcpy (q->lladdr, lladdr, lladdr_len);
       q->lladdr_len = lladdr_len;
     }
+  mac = g_string_new (NULL);
   for (gsize i = 0; i < lladdr_len; i++)
-    g_string_append_printf (q->mac, i == 0 ? "%02x" : ":%02x", lladdr[i]);
+    g_string_append_printf (mac, i == 0 ? "%02x" : ":%02x", lladdr[i]);
+  g_free (q->mac);
+  q->mac = g_string_free (mac, FALSE);
   return FALSE;
 }
 
 /* ---- a bridge's forwarding database ---- */
 
-typedef struct {
-  int      bridge;
-  guint8   mac[32];
-  gsize    mac_len;
-  int      port;
-} FdbQuery;
-
 static gboolean
-each_fdb_entry (struct nlmsghdr *h, gpointer user_data)
+each_fdb_entry (struct nlmsghdr *h, GwNeighbourQuery *q)
 {
-  FdbQuery *q = user_data;
   struct ndmsg *nd = NLMSG_DATA (h);
   gboolean mac_matches = FALSE, on_bridge = FALSE;
   int len;
@@ -283,15 +259,61 @@ each_fdb_entry (struct nlmsghdr *h, gpointer user_data)
        RTA_OK (a, len); a = RTA_NEXT (a, len))
     {
       if (a->rta_type == NDA_LLADDR)
-        mac_matches = RTA_PAYLOAD (a) == q->mac_len &&
-                      memcmp (RTA_DATA (a), q->mac, q->mac_len) == 0;
+        mac_matches = RTA_PAYLOAD (a) == q->lladdr_len &&
+                      memcmp (RTA_DATA (a), q->lladdr, q->lladdr_len) == 0;
       else if (a->rta_type == NDA_MASTER && RTA_PAYLOAD (a) == sizeof (guint32))
         on_bridge = *(guint32 *) RTA_DATA (a) == (guint32) q->bridge;
     }
   if (!mac_matches || !on_bridge)
     return TRUE;
-  q->port = nd->ndm_ifindex;
+  q->found = TRUE;
+  q->ifindex = nd->ndm_ifindex;
   return FALSE;
+}
+
+/* ---- one buffer of a dump's answer ---- */
+
+GwNeighbourReply
+gw_neighbour_parse_reply (GwNeighbourQuery *q, const guint8 *buf, gsize len,
+                          GError **error)
+{
+  int remaining = MIN (len, (gsize) G_MAXINT);
+
+  for (struct nlmsghdr *h = (struct nlmsghdr *) buf; NLMSG_OK (h, remaining);
+       h = NLMSG_NEXT (h, remaining))
+    {
+      gboolean more;
+
+      /* Only the kernel's answers to this request count. */
+      if (h->nlmsg_seq != q->seq || h->nlmsg_pid != q->port)
+        continue;
+      if (h->nlmsg_type == NLMSG_DONE)
+        return GW_NEIGHBOUR_REPLY_DONE;
+      if (h->nlmsg_type == NLMSG_ERROR)
+        {
+          struct nlmsgerr *e = NLMSG_DATA (h);
+          netlink_error (error, dump_what (q->dump),
+                         h->nlmsg_len >= NLMSG_LENGTH (sizeof *e) ? -e->error : EPROTO);
+          return GW_NEIGHBOUR_REPLY_FAILED;
+        }
+      switch (q->dump)
+        {
+        case GW_NEIGHBOUR_DUMP_ADDRESSES:
+          more = each_address (h, q);
+          break;
+        case GW_NEIGHBOUR_DUMP_NEIGHBOURS:
+          more = each_neighbour (h, q);
+          break;
+        case GW_NEIGHBOUR_DUMP_BRIDGE:
+        default:
+          more = each_fdb_entry (h, q);
+          break;
+        }
+      /* Found: the rest is not read (the socket is closed anyway). */
+      if (!more)
+        return GW_NEIGHBOUR_REPLY_DONE;
+    }
+  return GW_NEIGHBOUR_REPLY_MORE;
 }
 
 GwNeighbour *
@@ -300,15 +322,16 @@ gw_neighbour_lookup (GInetAddress *address, guint32 scope_id, GError **error)
   g_autoptr(GInetAddress) addr = gw_inet_address_unmap (address);
   g_autoptr(GwNeighbour) n = g_new0 (GwNeighbour, 1);
   gboolean ipv4 = g_inet_address_get_family (addr) == G_SOCKET_FAMILY_IPV4;
-  AddrQuery aq = { .family = ipv4 ? AF_INET : AF_INET6 };
-  NeighQuery nq = { .family = aq.family };
-  FdbQuery fq = { 0 };
+  GwNeighbourQuery aq = { .dump = GW_NEIGHBOUR_DUMP_ADDRESSES,
+                          .family = ipv4 ? AF_INET : AF_INET6 };
+  GwNeighbourQuery nq = { .dump = GW_NEIGHBOUR_DUMP_NEIGHBOURS, .family = aq.family };
+  GwNeighbourQuery fq = { .dump = GW_NEIGHBOUR_DUMP_BRIDGE };
   char name[IF_NAMESIZE];
 
   n->address = g_inet_address_to_string (addr);
-  aq.len = nq.len = g_inet_address_get_native_size (addr);
-  memcpy (aq.bytes, g_inet_address_to_bytes (addr), aq.len);
-  memcpy (nq.bytes, aq.bytes, nq.len);
+  aq.address_len = nq.address_len = g_inet_address_get_native_size (addr);
+  memcpy (aq.address, g_inet_address_to_bytes (addr), aq.address_len);
+  memcpy (nq.address, aq.address, nq.address_len);
   /* A scope only means something for a link-local address. */
   nq.scope_id = g_inet_address_get_is_link_local (addr) ? scope_id : 0;
 
@@ -317,7 +340,7 @@ gw_neighbour_lookup (GInetAddress *address, guint32 scope_id, GError **error)
       n->kind = GW_NEIGHBOUR_LOCAL;
       return g_steal_pointer (&n);
     }
-  if (!netlink_dump (RTM_GETADDR, aq.family, "its addresses", each_address, &aq, error))
+  if (!netlink_dump (&aq, error))
     return NULL;
   if (aq.found)
     {
@@ -325,26 +348,24 @@ gw_neighbour_lookup (GInetAddress *address, guint32 scope_id, GError **error)
       return g_steal_pointer (&n);
     }
 
-  nq.mac = g_string_new (NULL);
-  if (!netlink_dump (RTM_GETNEIGH, nq.family, "its neighbour table", each_neighbour, &nq,
-                     error))
+  if (!netlink_dump (&nq, error))
     {
-      g_string_free (nq.mac, TRUE);
+      g_free (nq.mac);
       return NULL;
     }
   if (!nq.found)
     {
       n->kind = GW_NEIGHBOUR_ABSENT;
-      g_string_free (nq.mac, TRUE);
+      g_free (nq.mac);
       return g_steal_pointer (&n);
     }
   n->kind = GW_NEIGHBOUR_FOUND;
   n->ifindex = nq.ifindex;
   /* A NOARP entry (a point-to-point link) may have no link-layer address. */
-  if (nq.mac->len > 0)
-    n->mac = g_string_free (nq.mac, FALSE);
+  if (nq.mac != NULL && nq.mac[0] != '\0')
+    n->mac = g_steal_pointer (&nq.mac);
   else
-    g_string_free (nq.mac, TRUE);
+    g_clear_pointer (&nq.mac, g_free);
   if (if_indextoname (nq.ifindex, name) != NULL)
     n->ifname = g_strdup (name);
   if (n->mac == NULL)
@@ -353,14 +374,12 @@ gw_neighbour_lookup (GInetAddress *address, guint32 scope_id, GError **error)
   /* Behind a bridge, the port tells Wi-Fi from wired.  No answer there is
    * no port, not a failed lookup: the neighbour itself is known. */
   fq.bridge = nq.ifindex;
-  fq.mac_len = nq.lladdr_len;
-  memcpy (fq.mac, nq.lladdr, nq.lladdr_len);
-  if (netlink_dump (RTM_GETNEIGH, AF_BRIDGE, "the bridge forwarding database",
-                    each_fdb_entry, &fq, NULL) &&
-      fq.port != 0)
+  fq.lladdr_len = nq.lladdr_len;
+  memcpy (fq.lladdr, nq.lladdr, nq.lladdr_len);
+  if (netlink_dump (&fq, NULL) && fq.found && fq.ifindex != 0)
     {
-      n->port_ifindex = fq.port;
-      if (if_indextoname (fq.port, name) != NULL)
+      n->port_ifindex = fq.ifindex;
+      if (if_indextoname (fq.ifindex, name) != NULL)
         n->port = g_strdup (name);
     }
   return g_steal_pointer (&n);

@@ -47,4 +47,46 @@ GwNeighbour *gw_neighbour_lookup (GInetAddress *address, guint32 scope_id,
 /* ::ffff:a.b.c.d as a.b.c.d; any other address as itself (a new ref). */
 GInetAddress *gw_inet_address_unmap (GInetAddress *address);
 
+/* ---- the reply parser, apart from the socket (tests and fuzzing) ---- */
+
+typedef enum {
+  GW_NEIGHBOUR_DUMP_ADDRESSES,   /* RTM_GETADDR: is the address one of ours? */
+  GW_NEIGHBOUR_DUMP_NEIGHBOURS,  /* RTM_GETNEIGH: the address's neighbour entry */
+  GW_NEIGHBOUR_DUMP_BRIDGE,      /* RTM_GETNEIGH, AF_BRIDGE: the port with a MAC */
+} GwNeighbourDump;
+
+/* One question of gw_neighbour_lookup() to the kernel, and its answer. */
+typedef struct {
+  GwNeighbourDump dump;
+  guint32   seq;           /* the dump request's sequence number */
+  guint32   port;          /* our netlink port ID: answers to others are skipped */
+  /* ADDRESSES, NEIGHBOURS: the address looked up */
+  guint8    family;        /* AF_INET or AF_INET6 */
+  guint8    address[16];
+  gsize     address_len;
+  guint32   scope_id;      /* NEIGHBOURS: only entries on this interface; 0: any */
+  /* BRIDGE: the bridge, and the link-layer address to find behind one of its
+   * ports; NEIGHBOURS: the neighbour's, once found (when at most 32 bytes) */
+  int       bridge;
+  guint8    lladdr[32];
+  gsize     lladdr_len;
+  /* The answer */
+  gboolean  found;
+  int       ifindex;       /* NEIGHBOURS: the neighbour's interface; BRIDGE: the port */
+  char     *mac;           /* NEIGHBOURS: its link-layer address as text, "" for none;
+                            * free with g_free() */
+} GwNeighbourQuery;
+
+typedef enum {
+  GW_NEIGHBOUR_REPLY_MORE,    /* the dump goes on in the next buffer */
+  GW_NEIGHBOUR_REPLY_DONE,    /* complete: NLMSG_DONE, or @query found its answer */
+  GW_NEIGHBOUR_REPLY_FAILED,  /* the kernel answered NLMSG_ERROR: @error set */
+} GwNeighbourReply;
+
+/* One buffer of the kernel's answer to the dump of @query, as recv() returned
+ * it (@buf aligned as g_malloc() aligns); gw_neighbour_lookup() reads every
+ * buffer with this. */
+GwNeighbourReply gw_neighbour_parse_reply (GwNeighbourQuery *query, const guint8 *buf,
+                                           gsize len, GError **error);
+
 G_END_DECLS

@@ -3,17 +3,27 @@
  *
  *   make-corpus [OUTDIR]   (default: tests/fuzz/corpus)
  *
- * creates OUTDIR/fuzz-{message,record,frame,handshake}/ with valid inputs,
- * each prefixed with the selector byte its target expects.  Handshake
- * replies and records are made with the fixed keys and randomness of
- * fuzz-common.h, so they verify in the targets and lead the fuzzer past
- * the MAC and tag checks.  The output is deterministic. */
+ * creates OUTDIR/fuzz-{message,record,frame,handshake,pne-machine,
+ * link-facts,neighbour}/ with valid inputs, each prefixed with the selector
+ * byte its target expects.  Handshake replies and records are made with
+ * the fixed keys and randomness of fuzz-common.h, so they verify in the
+ * targets and lead the fuzzer past the MAC and tag checks; the PNE
+ * machine's seeds are recorded from the same world as fuzz-pne-machine
+ * runs (fuzz-pne-world.h).  The output is deterministic (after an SRP
+ * exchange, whose client secret is random, a PNE seed goes on with
+ * commands, not messages). */
 
+#include <errno.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cpns-crypto.h"
 #include "fuzz-common.h"
+#include "fuzz-neighbour.h"
+#include "fuzz-pne-world.h"
 
 static const char *outdir;
 
@@ -488,6 +498,487 @@ frame_seeds (void)
               G_N_ELEMENTS (chunks_a), FALSE);
 }
 
+/* ---- fuzz-pne-machine ---- */
+
+static CpnsKeystore *pne_keystore;
+
+static void
+put_item (GByteArray *out, guint word, const guint8 *data, gsize len)
+{
+  guint8 head[2] = { word >> 8, word & 0xff };
+
+  g_byte_array_append (out, head, 2);
+  if (len > 0)
+    g_byte_array_append (out, data, len);
+}
+
+static void
+seed_receive (FpwWorld *w, const guint8 *msg, gsize len)
+{
+  pne_machine_receive (w->m, msg, len, NULL);
+  fpw_collect (w);
+}
+
+/* A frame of the seed, handled as fuzz-pne-machine handles one. */
+static void
+put_raw (FpwWorld *w, GByteArray *out, GBytes *msg, const char *seed)
+{
+  gsize len;
+  const guint8 *data;
+
+  if (msg == NULL)
+    die (seed, NULL);
+  data = g_bytes_get_data (msg, &len);
+  put_item (out, len, data, len);
+  fpw_world_consume (w, data, len);
+  seed_receive (w, data, len);
+  g_bytes_unref (msg);
+}
+
+/* From the server, in the Key Request's transaction: a KEY_CHALLENGE with
+ * a fixed B, or a KEY_DELIVERY that refuses. */
+static GBytes *
+key_message (FpwWorld *w, gboolean challenge)
+{
+  CpnsBody body = { 0 };
+  guint8 b[32];
+
+  fpw_fixed (b, sizeof b, 0x11);
+  if (challenge)
+    {
+      body.present = 0x1e;
+      body.key_challenge.group = CPNS_SRP_GROUP_3072;
+      body.key_challenge.salt = CPNS_BYTES (fpw_verifier.salt, sizeof fpw_verifier.salt);
+      body.key_challenge.iterations = FPW_ITERATIONS;
+      body.key_challenge.server_public = CPNS_BYTES (b, sizeof b);
+      return fpw_plain (FPW_SERVER, FPW_PNE, CPNS_MSG_KEY_CHALLENGE, w->key_txid, &body);
+    }
+  body.present = 0x2;
+  body.key_delivery.status = CPNS_KEY_STATUS_REFUSED;
+  return fpw_plain (FPW_SERVER, FPW_PNE, CPNS_MSG_KEY_DELIVERY, w->key_txid, &body);
+}
+
+/* Keys that open but are not 32 bytes: W an EUKey under the Temporary
+ * Key, L a LocalEUKey under the EUKey. */
+static GBytes *
+short_key (FpwWorld *w, char what)
+{
+  guint8 key[16], wrapped[CPNS_WRAPPED_KEY_MAX];
+  CpnsWrapBinding eu = { FPW_GW, FPW_PNE, FPW_USER, (const guint8 *) FPW_EU_KID, 4 };
+  CpnsWrapBinding local = { FPW_GW, FPW_PNE, "", (const guint8 *) FPW_LOCAL_KID, 4 };
+  CpnsBody body = { 0 };
+  gsize len;
+
+  fpw_fixed (key, sizeof key, 0x99);
+  if (what == 'L')
+    {
+      len = cpns_wrap_seal (CPNS_WRAP_LOCAL_EUKEY, w->eukey, 32, &local, key, sizeof key,
+                            wrapped, sizeof wrapped, NULL);
+      body.present = 0x6;
+      body.local_key_install.kid = CPNS_BYTES (FPW_LOCAL_KID, 4);
+      body.local_key_install.wrapped_key = CPNS_BYTES (wrapped, len);
+      return len > 0 ? fpw_plain (FPW_GW, FPW_PNE, CPNS_MSG_LOCAL_KEY_INSTALL, 3, &body)
+                     : NULL;
+    }
+  len = cpns_wrap_seal (CPNS_WRAP_EUKEY_TK, w->tk, sizeof w->tk, &eu, key, sizeof key,
+                        wrapped, sizeof wrapped, NULL);
+  body.present = 0x1e;
+  body.eukey_tk_delivery.kid = CPNS_BYTES (FPW_EU_KID, 4);
+  body.eukey_tk_delivery.tk_kid = CPNS_BYTES (FPW_TK_KID, 4);
+  body.eukey_tk_delivery.wrapped_key = CPNS_BYTES (wrapped, len);
+  body.eukey_tk_delivery.user_id = CPNS_STR (FPW_USER);
+  return len > 0 ? fpw_plain (FPW_GW, FPW_PNE, CPNS_MSG_EUKEY_TK_DELIVERY, 9, &body)
+                 : NULL;
+}
+
+/* A record or plain message that the world makes up on the spot: from the
+ * PN GW in its session DATA (G), DATA with a MAC only (M), ACK (A), ERROR
+ * (E), CREDENTIAL_INSTALL (U); from the server in its session DATA (S),
+ * ERROR (T); plain ERRORs from the PN GW (e: not-found, u: unavailable)
+ * and the server (f); K k W L Q: see key_message, short_key, and a
+ * PATH_SELECT 1 that names the PNE as the server. */
+static GBytes *
+made_up (FpwWorld *w, char what, const char *seed)
+{
+  CpnsBody data = { .present = 0x6 }, ack = { .present = 0x2 }, err = { .present = 0x6 };
+  CpnsBody creds = { .present = 0x6 };
+  CpnsSession *gw, *srv;
+  GBytes *msg = NULL;
+
+  data.data.content_type = 0;
+  data.data.data = CPNS_STR ("hello");
+  ack.ack.type = CPNS_MSG_DATA;
+  err.error.code = CPNS_ERROR_POLICY;
+  err.error.reason = CPNS_STR ("not now");
+  creds.credential_install.user_id = CPNS_STR (FPW_USER);
+  creds.credential_install.password = CPNS_STR (FPW_PASSWORD);
+  fpw_world_pump (w);   /* the sessions as the machine's last words left them */
+  gw = w->gw_session;
+  srv = w->srv_session;
+  if ((strchr ("GMAEU", what) != NULL && gw == NULL) ||
+      (strchr ("ST", what) != NULL && srv == NULL))
+    die (seed, NULL);
+  fpw_rng = &w->world_rng;
+  switch (what)
+    {
+    case 'G': msg = fpw_seal (gw, CPNS_MSG_DATA, TRUE, &data); break;
+    case 'M': msg = fpw_seal (gw, CPNS_MSG_DATA, FALSE, &data); break;
+    case 'A': msg = fpw_seal (gw, CPNS_MSG_ACK, TRUE, &ack); break;
+    case 'E': msg = fpw_seal (gw, CPNS_MSG_ERROR, TRUE, &err); break;
+    case 'U': msg = fpw_seal (gw, CPNS_MSG_CREDENTIAL_INSTALL, TRUE, &creds); break;
+    case 'S': msg = fpw_seal (srv, CPNS_MSG_DATA, TRUE, &data); break;
+    case 'T': msg = fpw_seal (srv, CPNS_MSG_ERROR, TRUE, &err); break;
+    case 'e':
+      msg = fpw_error_msg (FPW_GW, FPW_PNE, 5, CPNS_ERROR_NOT_FOUND, "no such session");
+      break;
+    case 'u':
+      msg = fpw_error_msg (FPW_GW, FPW_PNE, 5, CPNS_ERROR_UNAVAILABLE, "server down");
+      break;
+    case 'f':
+      msg = fpw_error_msg (FPW_SERVER, FPW_PNE, 5, CPNS_ERROR_NOT_FOUND, "unknown session");
+      break;
+    case 'K':
+    case 'k':
+      msg = key_message (w, what == 'K');
+      break;
+    case 'W':
+    case 'L':
+      msg = short_key (w, what);
+      break;
+    case 'Q':
+      {
+        CpnsBody ps = { .present = 0x6 };
+
+        ps.path_select.path = CPNS_PATH_PNE_UI;
+        ps.path_select.server_id = CPNS_STR (FPW_PNE);
+        msg = fpw_plain (FPW_GW, FPW_PNE, CPNS_MSG_PATH_SELECT, 1, &ps);
+        break;
+      }
+    default:
+      g_assert_not_reached ();
+    }
+  fpw_rng = &w->pne_rng;
+  return msg;
+}
+
+/* Runs @script in the world of @selector and writes what it fed the
+ * machine: r the world's next message as a frame; d p x c C w g s R the
+ * commands DELIVER, PUMP, DROP, CONNECT, CREDENTIALS, WRONG_CREDS, DATA_GW,
+ * DATA_SERVER, RUN; other letters a made-up message (made_up). */
+static void
+pne_seed (const char *name, guint8 selector, const char *script)
+{
+  static const char commands[] = "dpxcCwgsR";
+  static const FpwCommand command_of[] = {
+    FPW_CMD_DELIVER, FPW_CMD_PUMP, FPW_CMD_DROP, FPW_CMD_CONNECT, FPW_CMD_CREDENTIALS,
+    FPW_CMD_WRONG_CREDS, FPW_CMD_DATA_GW, FPW_CMD_DATA_SERVER, FPW_CMD_RUN,
+  };
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  FpwWorld w;
+
+  fpw_world_init (&w, selector, pne_keystore);
+  for (const char *p = script; *p != '\0'; p++)
+    {
+      const char *c = strchr (commands, *p);
+
+      if (g_getenv ("MAKE_CORPUS_DEBUG") != NULL)
+        fprintf (stderr, "%s: '%c' in state %s\n", name, *p,
+                 pne_state_name (pne_machine_get_state (w.m)));
+
+      if (*p == 'r')
+        {
+          fpw_world_pump (&w);
+          put_raw (&w, out, fpw_world_next (&w), name);
+        }
+      else if (c != NULL)
+        {
+          FpwCommand cmd = command_of[c - commands];
+          put_item (out, FPW_COMMAND_BASE | cmd, NULL, 0);
+          fpw_command (&w, cmd, seed_receive);
+        }
+      else
+        put_raw (&w, out, made_up (&w, *p, name), name);
+    }
+  if (g_getenv ("MAKE_CORPUS_DEBUG") != NULL)
+    fprintf (stderr, "%s: ends in state %s\n", name,
+             pne_state_name (pne_machine_get_state (w.m)));
+  write_seed ("fuzz-pne-machine", name, selector, out->data, out->len);
+  fpw_world_clear (&w);
+}
+
+static void
+pne_machine_seeds (void)
+{
+  const guint8 path0 = 0 << FPW_PATH_SHIFT, path1 = 1 << FPW_PATH_SHIFT;
+  const guint8 path2 = 2 << FPW_PATH_SHIFT, path3 = 3 << FPW_PATH_SHIFT;
+  g_autofree char *dir = NULL;
+
+  pne_keystore = fpw_keystore_open (&dir);
+  fpw_init_verifier ();
+
+  pne_seed ("announced-path3", FPW_SCENARIO_TK | path3, "rrrrGA");
+  pne_seed ("announced-path3-known-gw", FPW_SCENARIO_TK | path3 | FPW_KNOWS_GW, "rrrr");
+  pne_seed ("announced-path3-no-tk", FPW_SCENARIO_ANNOUNCED | path3, "r");
+  pne_seed ("announced-path0-no-key", FPW_SCENARIO_ANNOUNCED | path0, "r");
+  pne_seed ("announced-path1-no-ui", FPW_SCENARIO_ANNOUNCED | path1, "r");
+  pne_seed ("announced-path1-ui", FPW_SCENARIO_ANNOUNCED | path1 | FPW_HAS_UI, "rCddR");
+  pne_seed ("announced-path2", FPW_SCENARIO_ANNOUNCED | path2, "rrrR");
+  pne_seed ("announced-path2-tk", FPW_SCENARIO_ANNOUNCED | path2 | FPW_EXTRA, "rr");
+  pne_seed ("local-install", FPW_SCENARIO_LOCAL_INSTALL, "rrGMAE");
+  pne_seed ("local-install-known-gw", FPW_SCENARIO_LOCAL_INSTALL | FPW_KNOWS_GW, "rr");
+  pne_seed ("local-install-bad-wrap", FPW_SCENARIO_LOCAL_INSTALL | FPW_BAD_WRAP, "r");
+  pne_seed ("path0", FPW_SCENARIO_PATH0, "rrG");
+  pne_seed ("path0-forgotten", FPW_SCENARIO_PATH0 | FPW_FORGOT_LOCAL, "rrrrG");
+  pne_seed ("need-credentials", FPW_SCENARIO_NEED_CREDS, "CddR");
+  pne_seed ("need-credentials-retry", FPW_SCENARIO_NEED_CREDS, "wddCddR");
+  pne_seed ("key-request", FPW_SCENARIO_KEY_REQUEST, "ddR");
+  pne_seed ("key-request-wrong", FPW_SCENARIO_KEY_REQUEST | FPW_EXTRA, "dd");
+  pne_seed ("bootstrap", FPW_SCENARIO_BOOTSTRAP, "rrR");
+  pne_seed ("bootstrap-known-gw", FPW_SCENARIO_BOOTSTRAP | FPW_KNOWS_GW, "r");
+  pne_seed ("ready", FPW_SCENARIO_READY, "GMAEUeu");
+  pne_seed ("ready-data", FPW_SCENARIO_READY, "gdgdcdd");
+  pne_seed ("ready-connect", FPW_SCENARIO_READY | FPW_KNOWS_GW, "cru");
+  pne_seed ("ready-server", FPW_SCENARIO_READY | FPW_EXTRA, "SGTf");
+  pne_seed ("ready-server-data", FPW_SCENARIO_READY | FPW_EXTRA, "sddd");
+  pne_seed ("ready-forgotten", FPW_SCENARIO_READY | FPW_FORGOT_LOCAL, "G");
+  /* Authentic messages that are still wrong. */
+  pne_seed ("key-challenge-fixed", FPW_SCENARIO_KEY_REQUEST, "Kk");
+  pne_seed ("key-delivery-early", FPW_SCENARIO_KEY_REQUEST, "k");
+  pne_seed ("eukey-short", FPW_SCENARIO_TK | path3, "rW");
+  pne_seed ("local-key-short", FPW_SCENARIO_LOCAL_INSTALL, "L");
+  pne_seed ("path1-names-pne", FPW_SCENARIO_ANNOUNCED | FPW_HAS_UI, "Q");
+  pne_seed ("bootstrap-data", FPW_SCENARIO_BOOTSTRAP | FPW_BOOT_DATA, "rr");
+
+  cpns_keystore_free (pne_keystore);
+  fpw_remove_dir (dir);
+}
+
+/* ---- fuzz-neighbour ---- */
+
+static void
+nl_attr (GByteArray *m, guint16 type, const void *data, gsize len)
+{
+  struct rtattr a = { .rta_len = RTA_LENGTH (len), .rta_type = type };
+  static const guint8 pad[RTA_ALIGNTO] = { 0 };
+
+  g_byte_array_append (m, (const guint8 *) &a, sizeof a);
+  g_byte_array_append (m, data, len);
+  g_byte_array_append (m, pad, RTA_ALIGN (len) - len);
+}
+
+/* Starts a message: header (length fixed by nl_end) and @fixed. */
+static GByteArray *
+nl_begin (guint16 type, guint32 seq, const void *fixed, gsize fixed_len)
+{
+  GByteArray *m = g_byte_array_new ();
+  struct nlmsghdr h = { .nlmsg_type = type, .nlmsg_flags = NLM_F_MULTI, .nlmsg_seq = seq,
+                        .nlmsg_pid = FUZZ_NEIGH_PORT };
+  static const guint8 pad[NLMSG_ALIGNTO] = { 0 };
+
+  g_byte_array_append (m, (const guint8 *) &h, sizeof h);
+  g_byte_array_append (m, fixed, fixed_len);
+  g_byte_array_append (m, pad, NLMSG_ALIGN (fixed_len) - fixed_len);
+  return m;
+}
+
+static void
+nl_end (GByteArray *buffer, GByteArray *m)
+{
+  ((struct nlmsghdr *) m->data)->nlmsg_len = m->len;
+  g_byte_array_append (buffer, m->data, m->len);
+  g_byte_array_unref (m);
+}
+
+static void
+nl_address (GByteArray *buffer, guint8 family, const guint8 *addr, gsize len)
+{
+  struct ifaddrmsg ifa = { .ifa_family = family, .ifa_prefixlen = len * 8,
+                           .ifa_index = 2 };
+  GByteArray *m = nl_begin (RTM_NEWADDR, FUZZ_NEIGH_SEQ, &ifa, sizeof ifa);
+
+  nl_attr (m, IFA_ADDRESS, addr, len);
+  nl_attr (m, IFA_LOCAL, addr, len);
+  nl_end (buffer, m);
+}
+
+static void
+nl_neighbour (GByteArray *buffer, guint8 family, int ifindex, guint16 state,
+              const guint8 *addr, gsize addr_len, const guint8 *mac, gsize mac_len,
+              int master)
+{
+  struct ndmsg nd = { .ndm_family = family, .ndm_ifindex = ifindex, .ndm_state = state };
+  GByteArray *m = nl_begin (RTM_NEWNEIGH, FUZZ_NEIGH_SEQ, &nd, sizeof nd);
+
+  if (addr != NULL)
+    nl_attr (m, NDA_DST, addr, addr_len);
+  if (mac != NULL)
+    nl_attr (m, NDA_LLADDR, mac, mac_len);
+  if (master != 0)
+    {
+      guint32 v = master;
+      nl_attr (m, NDA_MASTER, &v, sizeof v);
+    }
+  nl_end (buffer, m);
+}
+
+static void
+nl_done (GByteArray *buffer, guint32 seq)
+{
+  int zero = 0;
+
+  nl_end (buffer, nl_begin (NLMSG_DONE, seq, &zero, sizeof zero));
+}
+
+static void
+nl_error (GByteArray *buffer, int err, gboolean truncated)
+{
+  struct nlmsgerr e = { .error = -err };
+
+  nl_end (buffer, nl_begin (NLMSG_ERROR, FUZZ_NEIGH_SEQ, &e,
+                            truncated ? sizeof e.error : sizeof e));
+}
+
+/* Writes @selector and the buffers (each a 16-bit length and its bytes). */
+static void
+neighbour_seed (const char *name, guint8 selector, GByteArray **buffers, guint n)
+{
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+
+  for (guint i = 0; i < n; i++)
+    {
+      put_item (out, buffers[i]->len, buffers[i]->data, buffers[i]->len);
+      g_byte_array_unref (buffers[i]);
+    }
+  write_seed ("fuzz-neighbour", name, selector, out->data, out->len);
+}
+
+static void
+neighbour_seeds (void)
+{
+  static const guint8 other4[4] = { 10, 0, 0, 1 };
+  static const guint8 other6[16] = { 0xfe, 0x80, [15] = 1 };
+  static const guint8 other_mac[6] = { 0x02, 0, 0, 0, 0, 9 };
+  static const guint8 long_lladdr[40] = { 1, 2, 3 };
+  GByteArray *b[3];
+
+  /* Our own addresses */
+  b[0] = g_byte_array_new ();
+  nl_address (b[0], AF_INET, other4, 4);
+  nl_address (b[0], AF_INET, fuzz_neigh_v4, 4);
+  neighbour_seed ("address-v4-ours", 0, b, 1);
+  b[0] = g_byte_array_new ();
+  nl_address (b[0], AF_INET6, other6, 16);
+  b[1] = g_byte_array_new ();
+  nl_address (b[1], AF_INET6, fuzz_neigh_v6, 16);
+  neighbour_seed ("address-v6-ours", FUZZ_NEIGH_IPV6, b, 2);
+  b[0] = g_byte_array_new ();
+  nl_address (b[0], AF_INET, other4, 4);
+  nl_address (b[0], AF_INET6, fuzz_neigh_v6, 16);
+  nl_done (b[0], FUZZ_NEIGH_SEQ + 1);   /* someone else's */
+  nl_done (b[0], FUZZ_NEIGH_SEQ);
+  neighbour_seed ("address-v4-not-ours", 0, b, 1);
+
+  /* The neighbour table */
+  b[0] = g_byte_array_new ();
+  nl_neighbour (b[0], AF_INET, 2, NUD_REACHABLE, other4, 4, other_mac, 6, 0);
+  nl_neighbour (b[0], AF_INET, FUZZ_NEIGH_IFINDEX, NUD_INCOMPLETE, fuzz_neigh_v4, 4, NULL,
+                0, 0);
+  nl_neighbour (b[0], AF_INET, FUZZ_NEIGH_IFINDEX, NUD_REACHABLE, fuzz_neigh_v4, 4,
+                fuzz_neigh_mac, 6, 0);
+  neighbour_seed ("neighbour-v4", 1, b, 1);
+  b[0] = g_byte_array_new ();
+  nl_neighbour (b[0], AF_INET6, 2, NUD_STALE, fuzz_neigh_v6, 16, other_mac, 6, 0);
+  b[1] = g_byte_array_new ();
+  nl_neighbour (b[1], AF_INET6, FUZZ_NEIGH_IFINDEX, NUD_STALE, fuzz_neigh_v6, 16,
+                fuzz_neigh_mac, 6, 0);
+  neighbour_seed ("neighbour-v6-scoped", 1 | FUZZ_NEIGH_IPV6 | FUZZ_NEIGH_SCOPE, b, 2);
+  b[0] = g_byte_array_new ();
+  nl_neighbour (b[0], AF_INET, FUZZ_NEIGH_IFINDEX, NUD_PERMANENT, fuzz_neigh_v4, 4,
+                long_lladdr, sizeof long_lladdr, 0);
+  neighbour_seed ("neighbour-long-lladdr", 3, b, 1);
+  b[0] = g_byte_array_new ();
+  nl_neighbour (b[0], AF_INET, FUZZ_NEIGH_IFINDEX, NUD_FAILED, fuzz_neigh_v4, 4,
+                fuzz_neigh_mac, 6, 0);
+  nl_done (b[0], FUZZ_NEIGH_SEQ);
+  neighbour_seed ("neighbour-failed-entry", 1, b, 1);
+  b[0] = g_byte_array_new ();
+  nl_error (b[0], EPERM, FALSE);
+  neighbour_seed ("neighbour-error", 1, b, 1);
+  b[0] = g_byte_array_new ();
+  nl_error (b[0], EPERM, TRUE);
+  neighbour_seed ("neighbour-error-truncated", 1, b, 1);
+  b[0] = g_byte_array_new ();
+  nl_error (b[0], ENOBUFS, FALSE);
+  neighbour_seed ("address-error", 0, b, 1);
+
+  /* A bridge's forwarding database */
+  b[0] = g_byte_array_new ();
+  nl_neighbour (b[0], AF_BRIDGE, FUZZ_NEIGH_BRIDGE, NUD_PERMANENT, NULL, 0,
+                fuzz_neigh_mac, 6, FUZZ_NEIGH_BRIDGE);
+  nl_neighbour (b[0], AF_BRIDGE, 6, NUD_REACHABLE, NULL, 0, other_mac, 6,
+                FUZZ_NEIGH_BRIDGE);
+  nl_neighbour (b[0], AF_BRIDGE, FUZZ_NEIGH_PORT_IF, NUD_REACHABLE, NULL, 0,
+                fuzz_neigh_mac, 6, FUZZ_NEIGH_BRIDGE);
+  neighbour_seed ("bridge-port", 2, b, 1);
+  b[0] = g_byte_array_new ();
+  nl_neighbour (b[0], AF_BRIDGE, FUZZ_NEIGH_PORT_IF, NUD_REACHABLE, NULL, 0,
+                fuzz_neigh_mac, 6, 9);
+  nl_done (b[0], FUZZ_NEIGH_SEQ);
+  neighbour_seed ("bridge-other-master", 2, b, 1);
+}
+
+/* ---- fuzz-link-facts ---- */
+
+static void
+text_seed (const char *name, const char *text)
+{
+  write_seed ("fuzz-link-facts", name, text[0], (const guint8 *) text + 1,
+              strlen (text) - 1);
+}
+
+static void
+link_facts_seeds (void)
+{
+  text_seed ("hostapd-sta-sae",
+             "02:00:00:00:01:00\nflags=[AUTH][ASSOC][AUTHORIZED][WMM][MFP]\n"
+             "aid=1\ncapability=0x11\nlisten_interval=5\nsupported_rates=82 84 8b 96\n"
+             "timeout_next=NULLFUNC POLL\ndot11RSNAStatsSTAAddress=02:00:00:00:01:00\n"
+             "dot11RSNAStatsVersion=1\n"
+             "dot11RSNAStatsSelectedPairwiseCipher=00-0f-ac-4\n"
+             "dot11RSNAStatsTKIPLocalMICFailures=0\n"
+             "dot11RSNAStatsTKIPRemoteMICFailures=0\nwpa=2\n"
+             "AKMSuiteSelector=00-0f-ac-8\nhostapd_WPA_AUTH_STATE=1\n"
+             "connected_time=12\n");
+  text_seed ("hostapd-sta-psk-tkip",
+             "02:00:00:00:01:01\nflags=[AUTH][ASSOC][AUTHORIZED]\n"
+             "dot11RSNAStatsSelectedPairwiseCipher=000fac-2\n"
+             "AKMSuiteSelector=000fac-2\n");
+  text_seed ("hostapd-sta-open", "02:00:00:00:01:02\nflags=[AUTH][ASSOC][AUTHORIZED]\n"
+             "aid=3\n");
+  text_seed ("hostapd-sta-fail", "FAIL\n");
+  text_seed ("hostapd-get-config-wpa",
+             "bssid=02:00:00:00:00:00\nssid=pan\nwps_state=disabled\nwpa=2\n"
+             "key_mgmt=SAE\ngroup_cipher=CCMP\nrsn_pairwise_cipher=CCMP\n");
+  text_seed ("hostapd-get-config-open", "bssid=02:00:00:00:00:00\nssid=pan-open\n"
+             "wps_state=disabled\n");
+  text_seed ("wpa-supplicant-status",
+             "bssid=02:00:00:00:00:00\nfreq=2412\nssid=pan\nid=0\nmode=station\n"
+             "wifi_generation=4\npairwise_cipher=CCMP\ngroup_cipher=CCMP\n"
+             "key_mgmt=WPA2-PSK\nwpa_state=COMPLETED\nip_address=192.0.2.10\n"
+             "address=02:00:00:00:02:00\nuuid=0\n");
+  text_seed ("wpa-supplicant-status-sae",
+             "wpa_state=COMPLETED\nkey_mgmt=SAE\npairwise_cipher=GCMP-256\r\n"
+             "sae_group=19\n");
+  text_seed ("wpa-supplicant-status-open",
+             "bssid=02:00:00:00:00:00\nssid=pan-open\npairwise_cipher=NONE\n"
+             "group_cipher=NONE\nkey_mgmt=NONE\nwpa_state=COMPLETED\n");
+  text_seed ("hostapd-sta-owe",
+             "02:00:00:00:01:03\ndot11RSNAStatsSelectedPairwiseCipher=00-0F-AC-4\n"
+             "AKMSuiteSelector=00-0F-AC-18\n");
+  text_seed ("wpa-supplicant-status-scanning",
+             "wpa_state=SCANNING\nkey_mgmt=WPA/IEEE 802.1X/EAP\npairwise_cipher=TKIP\n");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -496,6 +987,9 @@ main (int argc, char **argv)
   message_seeds ();
   record_seeds ();
   frame_seeds ();
+  pne_machine_seeds ();
+  neighbour_seeds ();
+  link_facts_seeds ();
   printf ("seeds written to %s\n", outdir);
   return 0;
 }
