@@ -229,7 +229,8 @@ each_neighbour (struct nlmsghdr *h, GwNeighbourQuery *q)
     return TRUE;
   q->found = TRUE;
   q->ifindex = nd->ndm_ifindex;
-  if (lladdr_len <= sizeof q->lladdr)
+  /* A NOARP neighbour (point-to-point links) has no link-layer address. */
+  if (lladdr_len > 0 && lladdr_len <= sizeof q->lladdr)
     {
       memcpy (q->lladdr, lladdr, lladdr_len);
       q->lladdr_len = lladdr_len;
