@@ -52,6 +52,7 @@ struct _GwPneLink {
 
   /* Credentials from an agent (paths 2 and 3), wiped after use. */
   gboolean       asking;
+  GCancellable  *asking_cancellable;  /* the agent request in flight */
   char          *user_id;
   CpnsSecret    *password;
 
@@ -512,21 +513,35 @@ request_local_key (GwPneLink *self)
 
 static void continue_with_credentials (GwPneLink *self);
 
+typedef struct {
+  GwPneLink    *self;
+  GCancellable *cancellable;
+} AskCall;
+
 static void
 on_credentials (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GwPneLink) self = user_data;
+  AskCall *call = user_data;
+  g_autoptr(GwPneLink) self = call->self;
+  g_autoptr(GCancellable) cancellable = call->cancellable;
   const GwCredentialSource *src = gw_pne_manager_get_credential_source (self->manager);
   g_autoptr(GError) error = NULL;
+  g_autofree char *user_id = NULL;
+  g_autoptr(CpnsSecret) password = NULL;
 
-  self->asking = FALSE;
-  if (self->step == STEP_CLOSED)
-    return;
-  wipe_credentials (self);
+  g_free (call);
   if (src == NULL)
     error = g_error_new (GW_ERROR, GW_ERROR_NO_AGENT, "the agents went away");
   else
-    src->request_finish (src->source, result, &self->user_id, &self->password, &error);
+    src->request_finish (src->source, result, &user_id, &password, &error);
+  /* A request replaced by a newer one (Provision while asking) is over. */
+  if (cancellable != self->asking_cancellable || self->step == STEP_CLOSED)
+    return;
+  self->asking = FALSE;
+  g_clear_object (&self->asking_cancellable);
+  wipe_credentials (self);
+  self->user_id = g_steal_pointer (&user_id);
+  self->password = g_steal_pointer (&password);
   if (error != NULL)
     {
       g_autofree char *msg = g_strdup_printf ("no credentials for this PNE: %s; "
@@ -544,9 +559,16 @@ ask_credentials (GwPneLink *self)
 {
   const GwCredentialSource *src = gw_pne_manager_get_credential_source (self->manager);
   g_autofree char *reason = NULL;
+  AskCall *call;
 
   if (self->asking)
-    return;
+    {
+      /* Asked again (Provision): the new request, with the caller's own
+       * agents first, replaces the one in flight. */
+      g_cancellable_cancel (self->asking_cancellable);
+      g_clear_object (&self->asking_cancellable);
+      self->asking = FALSE;
+    }
   if (src == NULL)
     {
       gw_pne_set_state (self->pne, GW_PNE_NEEDS_CREDENTIALS,
@@ -562,9 +584,13 @@ ask_credentials (GwPneLink *self)
       ? "; they are installed into the PNE over the secure link"
       : "; the gateway requests the PNE's key with them");
   self->asking = TRUE;
+  self->asking_cancellable = g_cancellable_new ();
+  call = g_new0 (AskCall, 1);
+  call->self = g_object_ref (self);
+  call->cancellable = g_object_ref (self->asking_cancellable);
   gw_pne_set_state (self->pne, GW_PNE_NEEDS_CREDENTIALS, NULL);
-  src->request_async (src->source, self->pne_id, reason, self->cancellable, on_credentials,
-                      g_object_ref (self));
+  src->request_async (src->source, self->pne_id, reason, self->asking_cancellable,
+                      on_credentials, call);
 }
 
 /* Path 2: both the bootstrap session and the credentials are needed. */
@@ -855,7 +881,7 @@ gw_pne_link_provision (GwPneLink *self, GError **error)
       g_set_error (error, GW_ERROR, GW_ERROR_NOT_FOUND, "the PNE is not connected");
       return FALSE;
     }
-  if (gw_pne_get_state (self->pne) != GW_PNE_NEEDS_CREDENTIALS || self->asking)
+  if (gw_pne_get_state (self->pne) != GW_PNE_NEEDS_CREDENTIALS)
     {
       g_set_error (error, GW_ERROR, GW_ERROR_BUSY, "PNE '%s' is %s, not waiting for "
                    "credentials", self->pne_id,
@@ -864,6 +890,14 @@ gw_pne_link_provision (GwPneLink *self, GError **error)
     }
   ask_credentials (self);
   return TRUE;
+}
+
+void
+gw_pne_link_credentials_available (GwPneLink *self)
+{
+  if (self->pne != NULL && self->step != STEP_CLOSED && !self->asking &&
+      gw_pne_get_state (self->pne) == GW_PNE_NEEDS_CREDENTIALS)
+    ask_credentials (self);
 }
 
 /* ---- messages from the PNE ---- */
@@ -1162,6 +1196,8 @@ gw_pne_link_close (GwPneLink *self, const char *reason)
   self->step = STEP_CLOSED;
   g_clear_handle_id (&self->step_timer, g_source_remove);
   g_cancellable_cancel (self->cancellable);
+  if (self->asking_cancellable != NULL)
+    g_cancellable_cancel (self->asking_cancellable);
   wipe_credentials (self);
   g_clear_pointer (&self->handshake, cpns_handshake_free);
   g_clear_pointer (&self->bootstrap, cpns_session_free);
@@ -1221,6 +1257,7 @@ gw_pne_link_finalize (GObject *object)
   g_clear_pointer (&self->session, cpns_session_free);
   g_queue_clear_full (&self->relay, (GDestroyNotify) g_bytes_unref);
   g_clear_object (&self->cancellable);
+  g_clear_object (&self->asking_cancellable);
   g_free (self->pne_id);
   G_OBJECT_CLASS (gw_pne_link_parent_class)->finalize (object);
 }

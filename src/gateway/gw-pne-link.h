@@ -27,9 +27,11 @@ GwPanLink  *gw_pne_link_get_pan_link (GwPneLink *self);
 GwPne      *gw_pne_link_get_pne     (GwPneLink *self);
 /* A record the server queued for this PNE (from the gateway's long poll). */
 void        gw_pne_link_deliver     (GwPneLink *self, GBytes *record);
-/* Asks for credentials again (state needs-credentials) or re-runs the
- * choice of path after a failure. */
+/* Asks for credentials again (state needs-credentials), replacing a
+ * request still in flight. */
 gboolean    gw_pne_link_provision   (GwPneLink *self, GError **error);
+/* An agent appeared: asks, unless a request is in flight already. */
+void        gw_pne_link_credentials_available (GwPneLink *self);
 void        gw_pne_link_close       (GwPneLink *self, const char *reason);
 
 /* Signal "closed" (const char *reason): emitted once. */

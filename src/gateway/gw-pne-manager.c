@@ -319,7 +319,7 @@ gw_pne_manager_credentials_available (GwPneManager *self)
         g_ptr_array_add (waiting, g_object_ref (value));
     }
   for (guint i = 0; i < waiting->len; i++)
-    gw_pne_link_provision (g_ptr_array_index (waiting, i), NULL);
+    gw_pne_link_credentials_available (g_ptr_array_index (waiting, i));
 }
 
 gboolean

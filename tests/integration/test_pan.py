@@ -14,6 +14,7 @@ independently (harness.read_keystore, SQLite).  Needs root for `ip netns`;
 skipped otherwise.  Needs CPNS_SERVER, CPNS_ADMIN, PNGWD, CPNS_PNE and
 DBUS_INTERFACE_XML."""
 
+import json
 import os
 import re
 import shutil
@@ -113,6 +114,9 @@ class ThreadAgent:
             answer = self.answer
 
             def reply(*_):
+                if answer is None:      # the person declines
+                    invocation.return_dbus_error("org.cpns.Error.Canceled", "declined")
+                    return False
                 self.answered.append(target)
                 invocation.return_value(GLib.Variant("(ss)", answer))
                 return False
@@ -764,6 +768,52 @@ class PanTest(unittest.TestCase):
         self.assertLessEqual(len(listed), 64, listed)
         self.assertEqual(listed, ids[-len(listed):])
         self.assertIn("no EUKey path fits", self.props(ids[-1])["LastError"])
+
+    def test_10_pngwctl(self):
+        """pngwctl against the real daemon: a PNE whose owner declined at
+        first waits in needs-credentials; `pngwctl pne provision` answers as
+        the agent and follows it to ready; `pne list`/`pne show --json` carry
+        the D-Bus property names; `pne forget` drops it."""
+        pngwctl = binary("PNGWCTL")
+        ns = self.secure_ns
+        self.agent.answer = None
+        pne = self.new_pne("lamp-10", ns)
+        p = pne.start(self.gw_addr(ns), "--stay", timeout=60)
+        self.processes.append(p)
+        props = self.wait_state("lamp-10", "needs-credentials")
+        self.assertIn("declined", props["LastError"])
+        self.assertEqual(props["EukeyPath"], "install-credentials")
+        r = subprocess.run([pngwctl, "pne", "provision", "lamp-10", "--user", "alice",
+                            "--password-file", self.password_file()],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r)
+        self.wait_state("lamp-10", "ready")
+        r = subprocess.run([pngwctl, "--json", "pne", "list"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r)
+        listed = json.loads(r.stdout)
+        entry = [e for e in listed if e["EntityId"] == "lamp-10"]
+        self.assertEqual(len(entry), 1, listed)
+        r = subprocess.run([pngwctl, "--json", "pne", "show", "lamp-10"],
+                           capture_output=True, text=True, timeout=30)
+        shown = json.loads(r.stdout)
+        for key, value in (("State", "ready"), ("LinkSecurity", "secure"),
+                           ("EukeyPath", "install-credentials"), ("Name", "lamp-10"),
+                           ("Transport", "wifi"), ("Address", ns.pne_v4)):
+            self.assertEqual(shown[key], value, shown)
+        self.assertIn("SAE", shown["LinkSecurityReason"])
+        r = subprocess.run([pngwctl, "pne", "show", "nobody-here"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("nobody-here", r.stderr)
+        r = subprocess.run([pngwctl, "pne", "forget", "lamp-10"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r)
+        self.assertIsNone(self.props("lamp-10"))
+        self.assertNotIn("local:lamp-10", self.gw.keystore())
+        # Forget closed the PNE's link.
+        p.proc.wait(30)
+        self.assertIn("closed", p.result().stderr + p.result().stdout)
 
     def test_9_ipv6(self):
         ns = self.secure_ns
