@@ -68,7 +68,8 @@ struct _GwServerLink {
   guint          retry_source;
   guint          rekey_source;
   gboolean       polling;
-  GQueue         waiting;           /* requests waiting for a session */
+  GQueue         waiting;           /* requests waiting for a session or a slot */
+  guint          in_flight;         /* records posted, not answered yet */
 };
 
 enum {
@@ -91,6 +92,13 @@ G_DEFINE_TYPE (GwServerLink, gw_server_link, G_TYPE_OBJECT)
 
 static void connect_now (GwServerLink *self);
 static void send_request (GwServerLink *self, GTask *task);
+static void send_waiting (GwServerLink *self);
+
+/* Requests ride on parallel connections and may arrive in any order; the
+ * server's replay window is 64 records (docs/protocol.md 6.4), so fewer
+ * than that may be under way at once or the oldest would be refused as
+ * too old.  The long poll takes one more. */
+#define MAX_IN_FLIGHT 48
 static void start_poll (GwServerLink *self);
 
 const char *
@@ -259,7 +267,6 @@ rekey_cb (gpointer user_data)
 static void
 connected (GwServerLink *self)
 {
-  GTask *task;
 
   self->session = session_ref_new (cpns_handshake_take_session (self->handshake));
   g_clear_pointer (&self->handshake, cpns_handshake_free);
@@ -272,11 +279,7 @@ connected (GwServerLink *self)
   /* Renew a little before the server would expire it. */
   self->rekey_source = g_timeout_add_seconds (self->session_lifetime * 9 / 10, rekey_cb,
                                               self);
-  while ((task = g_queue_pop_head (&self->waiting)) != NULL)
-    {
-      send_request (self, task);
-      g_object_unref (task);
-    }
+  send_waiting (self);
   start_poll (self);
 }
 
@@ -392,6 +395,19 @@ typedef struct {
 } Request;
 
 static void
+send_waiting (GwServerLink *self)
+{
+  GTask *task;
+
+  while (self->state == GW_LINK_CONNECTED && self->in_flight < MAX_IN_FLIGHT &&
+         (task = g_queue_pop_head (&self->waiting)) != NULL)
+    {
+      send_request (self, task);
+      g_object_unref (task);
+    }
+}
+
+static void
 request_free (Request *r)
 {
   g_bytes_unref (r->body);
@@ -450,6 +466,8 @@ on_record_reply (GObject *source, GAsyncResult *result, gpointer user_data)
   guint status = 0;
 
   reply = gw_upstream_post_finish (GW_UPSTREAM (source), result, &status, &error);
+  self->in_flight--;
+  send_waiting (self);
   if (reply == NULL && error != NULL)
     {
       g_task_return_new_error (task, GW_ERROR, GW_ERROR_SERVER_UNREACHABLE,
@@ -516,8 +534,14 @@ send_request (GwServerLink *self, GTask *task)
 {
   Request *r = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) record = seal (self, r->type, r->body, r->encrypt, &error);
+  g_autoptr(GBytes) record = NULL;
 
+  if (self->in_flight >= MAX_IN_FLIGHT)
+    {
+      g_queue_push_tail (&self->waiting, g_object_ref (task));
+      return;
+    }
+  record = seal (self, r->type, r->body, r->encrypt, &error);
   if (record == NULL)
     {
       g_task_return_error (task, g_steal_pointer (&error));
@@ -526,6 +550,7 @@ send_request (GwServerLink *self, GTask *task)
   r->generation = self->generation;
   g_clear_pointer (&r->session, session_unref);
   r->session = session_ref (self->session);
+  self->in_flight++;
   gw_upstream_post_async (self->upstream, "/record", record, 0,
                           g_task_get_cancellable (task), on_record_reply,
                           g_object_ref (task));
