@@ -267,7 +267,6 @@ rekey_cb (gpointer user_data)
 static void
 connected (GwServerLink *self)
 {
-
   self->session = session_ref_new (cpns_handshake_take_session (self->handshake));
   g_clear_pointer (&self->handshake, cpns_handshake_free);
   self->sessions++;
