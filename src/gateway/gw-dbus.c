@@ -462,9 +462,15 @@ static void
 on_pne_added (GwPneManager *manager, GwPne *pne, gpointer user_data)
 {
   GwDbus *self = user_data;
-  g_autoptr(GDBusObjectSkeleton) object = gw_dbus_pne_object_new (pne);
-  g_autoptr(PngwPNE1) iface = pngw_object_get_pne1 (PNGW_OBJECT (object));
+  g_autoptr(GDBusObjectSkeleton) object = NULL;
+  g_autoptr(PngwPNE1) iface = NULL;
 
+  /* Objects cost memory per PNE: none while there is no bus to show
+   * them on (they are made when the bus comes). */
+  if (self->connection == NULL)
+    return;
+  object = gw_dbus_pne_object_new (pne);
+  iface = pngw_object_get_pne1 (PNGW_OBJECT (object));
   g_signal_connect_object (iface, "handle-provision", G_CALLBACK (handle_pne_provision),
                            self, 0);
   g_signal_connect_object (iface, "handle-forget", G_CALLBACK (handle_pne_forget), self, 0);
@@ -636,8 +642,13 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_da
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->gateway),
                                          connection, GW_DBUS_PATH, &error))
     g_warning ("cannot export %s: %s", GW_DBUS_PATH, error->message);
-  /* The PNE objects, exported since gw_dbus_new(), appear on the bus now. */
   g_dbus_object_manager_server_set_connection (self->manager, connection);
+  if (self->pnes != NULL)
+    {
+      g_autoptr(GPtrArray) known = gw_pne_manager_list_pnes (self->pnes);
+      for (guint i = 0; i < known->len; i++)
+        on_pne_added (self->pnes, known->pdata[i], self);
+    }
   set_credential_source (self, TRUE);
 }
 
@@ -690,7 +701,6 @@ gw_dbus_new (GwDaemon *daemon)
   GwDbus *self = g_object_new (GW_TYPE_DBUS, NULL);
 
   GwPneManager *pnes = gw_daemon_get_pne_manager (daemon);
-  g_autoptr(GPtrArray) known = NULL;
 
   self->daemon = g_object_ref (daemon);
   g_signal_connect_object (daemon, "notify", G_CALLBACK (on_notify), self, 0);
@@ -701,9 +711,6 @@ gw_dbus_new (GwDaemon *daemon)
   self->pnes = g_object_ref (pnes);
   g_signal_connect_object (pnes, "pne-added", G_CALLBACK (on_pne_added), self, 0);
   g_signal_connect_object (pnes, "pne-removed", G_CALLBACK (on_pne_removed), self, 0);
-  known = gw_pne_manager_list_pnes (pnes);
-  for (guint i = 0; i < known->len; i++)
-    on_pne_added (pnes, known->pdata[i], self);
   return self;
 }
 
