@@ -5,13 +5,12 @@
 
 #include "cpns-error.h"
 #include "cpns-handshake.h"
-#include "cpns-key-client.h"
 #include "cpns-message.h"
 #include "cpns-session.h"
-#include "cpns-wrap.h"
 #include "gw-error.h"
 #include "gw-pne-manager.h"
 #include "gw-pne-manager-private.h"
+#include "gw-tk-delivery.h"
 
 /* The most messages of one PNE waiting to be relayed: a PNE that sends
  * faster than the server answers is broken or hostile. */
@@ -621,168 +620,50 @@ install_credentials (GwPneLink *self)
 
 /* ---- path 3 ---- */
 
-typedef struct {
-  GwPneLink     *self;
-  CpnsKeyClient *client;
-  int            round;
-} KeyCall;
-
 static void
-key_call_free (KeyCall *call)
+on_tk_delivery (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_object_unref (call->self);
-  cpns_key_client_free (call->client);
-  g_free (call);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyCall, key_call_free)
-
-static void on_tk (GObject *source, GAsyncResult *result, gpointer user_data);
-
-static void
-on_key_exchange (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr(KeyCall) call = user_data;
-  GwPneLink *self = call->self;
+  g_autoptr(GwPneLink) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) reply = NULL, next = NULL;
-  const guint8 *data;
-  gsize len, out_len;
-  guint status = 0;
+  g_autofree GwTkDelivery *d = gw_tk_delivery_run_finish (result, &error);
+  CpnsBody out = { .present = 1u << 1 | 1u << 2 | 1u << 3 | 1u << 4 };
 
-  reply = gw_upstream_post_finish (NULL, result, &status, &error);
-  if (self->step == STEP_CLOSED)
-    return;
-  if (reply == NULL)
+  if (self->step != STEP_CLOSED && d == NULL &&
+      g_error_matches (error, CPNS_ERROR, CPNS_ERROR_AUTH_FAILED))
     {
-      fail (self, 0, error);
-      return;
+      /* Wrong password: the person may try again (Provision). */
+      gw_pne_set_state (self->pne, GW_PNE_NEEDS_CREDENTIALS, error->message);
+      set_step (self, STEP_DECIDING);
     }
-  data = g_bytes_get_data (reply, &len);
-  if (call->round == 0)
-    {
-      out_len = cpns_key_client_answer (call->client, data, len, scratch, sizeof scratch,
-                                        &error);
-      if (out_len == 0)
-        {
-          fail (self, 0, error);
-          return;
-        }
-      next = g_bytes_new (scratch, out_len);
-      call->round = 1;
-      gw_upstream_post_async (gw_pne_manager_get_upstream (self->manager), "/key", next, 0,
-                              self->cancellable, on_key_exchange, g_steal_pointer (&call));
-      return;
-    }
-  if (!cpns_key_client_accept (call->client, data, len, &error))
-    {
-      if (g_error_matches (error, CPNS_ERROR, CPNS_ERROR_AUTH_FAILED))
-        {
-          /* Wrong password: the person may try again. */
-          gw_pne_set_state (self->pne, GW_PNE_NEEDS_CREDENTIALS, error->message);
-          set_step (self, STEP_DECIDING);
-          return;
-        }
-      fail (self, 0, error);
-      return;
-    }
-  {
-    CpnsBody body = { .present = 1u << 1 };
-    gsize n;
-    g_autoptr(GBytes) encoded = NULL;
-
-    body.pne_ref.pne = CPNS_STR (self->pne_id);
-    n = cpns_body_encode (CPNS_MSG_TK_REQUEST, &body, scratch, sizeof scratch, &error);
-    if (n == 0)
-      {
-        fail (self, 0, error);
-        return;
-      }
-    encoded = g_bytes_new (scratch, n);
-    gw_server_link_request_async (gw_pne_manager_get_server_link (self->manager),
-                                  CPNS_MSG_TK_REQUEST, encoded, TRUE, self->cancellable,
-                                  on_tk, g_steal_pointer (&call));
-  }
-}
-
-static void
-on_tk (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr(KeyCall) call = user_data;
-  GwPneLink *self = call->self;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) reply = NULL;
-  guint64 type = 0;
-  CpnsBody body, out = { .present = 1u << 1 | 1u << 2 | 1u << 3 | 1u << 4 };
-  guint8 wrapped[CPNS_WRAPPED_KEY_MAX];
-  const CpnsSecret *eukey = cpns_key_client_get_key (call->client);
-  const guint8 *kid, *data;
-  gsize kid_len, len, w_len = 0;
-  gpointer owned;
-
-  reply = gw_server_link_request_finish (GW_SERVER_LINK (source), result, &type, &error);
-  if (self->step == STEP_CLOSED)
-    return;
-  if (reply == NULL)
-    {
-      g_prefix_error (&error, "no Temporary Key from the server: ");
-      fail (self, 0, error);
-      return;
-    }
-  /* Our own copy, so that the TK can be wiped. */
-  owned = g_bytes_unref_to_data (g_steal_pointer (&reply), &len);
-  data = owned;
-  kid = cpns_key_client_get_kid (call->client, &kid_len);
-  if (type == CPNS_MSG_TK_DELIVERY && cpns_body_decode (data, len, type, &body, &error))
-    {
-      CpnsWrapBinding binding = { self->self_id, self->pne_id, self->user_id, kid, kid_len };
-      w_len = cpns_wrap_seal (CPNS_WRAP_EUKEY_TK, body.tk_delivery.tk.data,
-                              body.tk_delivery.tk.len, &binding, eukey->data, eukey->len,
-                              wrapped, sizeof wrapped, &error);
-      out.eukey_tk_delivery.kid = CPNS_BYTES (kid, kid_len);
-      out.eukey_tk_delivery.tk_kid = body.tk_delivery.kid;
-      out.eukey_tk_delivery.wrapped_key = CPNS_BYTES (wrapped, w_len);
-      out.eukey_tk_delivery.user_id = CPNS_STR (self->user_id);
-    }
-  else if (error == NULL)
-    error = g_error_new (CPNS_ERROR, CPNS_ERROR_MALFORMED,
-                         "the server answered TK_REQUEST with %s", cpns_msg_type_name (type));
-  if (w_len > 0 && send_plain (self, CPNS_MSG_EUKEY_TK_DELIVERY, 0, &out))
-    {
-      /* The PNE announces itself again with its new EUKey. */
-      gw_pne_set_state (self->pne, GW_PNE_PROVISIONING, "");
-      set_step (self, STEP_ANNOUNCE);
-    }
-  else if (error != NULL)
+  else if (self->step != STEP_CLOSED && d == NULL)
     fail (self, 0, error);
-  cpns_wipe (owned, len);
-  g_free (owned);
-  cpns_wipe (wrapped, sizeof wrapped);
+  else if (self->step != STEP_CLOSED)
+    {
+      out.eukey_tk_delivery.kid = CPNS_BYTES (d->kid, d->kid_len);
+      out.eukey_tk_delivery.tk_kid = CPNS_BYTES (d->tk_kid, d->tk_kid_len);
+      out.eukey_tk_delivery.wrapped_key = CPNS_BYTES (d->wrapped, d->wrapped_len);
+      out.eukey_tk_delivery.user_id = CPNS_STR (self->user_id);
+      if (send_plain (self, CPNS_MSG_EUKEY_TK_DELIVERY, 0, &out))
+        {
+          /* The PNE announces itself again with its new EUKey. */
+          gw_pne_set_state (self->pne, GW_PNE_PROVISIONING, "");
+          set_step (self, STEP_ANNOUNCE);
+        }
+    }
+  if (d != NULL)
+    cpns_wipe (d, sizeof *d);
   wipe_credentials (self);
 }
 
 static void
 request_pne_eukey (GwPneLink *self)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(KeyCall) call = g_new0 (KeyCall, 1);
-  g_autoptr(GBytes) request = NULL;
-  gsize len;
-
-  call->self = g_object_ref (self);
-  call->client = cpns_key_client_new (self->self_id, self->server_id, self->pne_id,
-                                      self->user_id, self->password->data,
-                                      self->password->len, &error);
-  /* The key client keeps a stretched copy; ours goes now. */
+  gw_tk_delivery_run_async (gw_pne_manager_get_upstream (self->manager),
+                            gw_pne_manager_get_server_link (self->manager), self->self_id,
+                            self->server_id, self->pne_id, self->user_id, self->password,
+                            self->cancellable, on_tk_delivery, g_object_ref (self));
+  /* The key request keeps a stretched copy; ours goes now. */
   g_clear_pointer (&self->password, cpns_secret_free);
-  if (call->client == NULL ||
-      (len = cpns_key_client_request (call->client, scratch, sizeof scratch, &error)) == 0)
-    {
-      fail (self, 0, error);
-      return;
-    }
-  request = g_bytes_new (scratch, len);
-  gw_upstream_post_async (gw_pne_manager_get_upstream (self->manager), "/key", request, 0,
-                          self->cancellable, on_key_exchange, g_steal_pointer (&call));
 }
 
 static void
