@@ -205,6 +205,44 @@ test_hmac_sha256 (void)
     }
 }
 
+/* A prepared key gives back its key, zero-padded to 32 bytes, for holders
+ * that keep 32 bytes instead of the states: the same key to HMAC. */
+static void
+test_hmac_key_secret (void)
+{
+  static const gsize lengths[] = { 0, 4, 20, 31, 32, 33, 48, 64, 65, 131 };
+  static const guint8 data[] = "what do ya want for nothing?";
+
+  for (gsize i = 0; i < G_N_ELEMENTS (lengths); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      guint8 key[131], secret[CPNS_HASH_LEN], mac[CPNS_HASH_LEN], again[CPNS_HASH_LEN];
+      CpnsHmacKey k, k2;
+      gboolean kept;
+
+      for (gsize j = 0; j < sizeof key; j++)
+        key[j] = 0xa0 + j;
+      memset (secret, 0x55, sizeof secret);
+      check_ok (cpns_hmac_key_init (&k, key, lengths[i], &error));
+      kept = cpns_hmac_key_get_secret (&k, secret);
+      g_assert_cmpint (kept, ==, lengths[i] <= 32 || lengths[i] > 64);
+      if (!kept)
+        {
+          for (gsize j = 0; j < sizeof secret; j++)
+            g_assert_cmpuint (secret[j], ==, 0x55);
+          cpns_hmac_key_clear (&k);
+          continue;
+        }
+      check_ok (cpns_hmac_sha256 (key, lengths[i], data, sizeof data - 1, mac, &error));
+      check_ok (cpns_hmac_key_init (&k2, secret, sizeof secret, &error));
+      check_ok (cpns_hmac_key_mac (&k2, data, sizeof data - 1, NULL, 0, NULL, 0, again,
+                                   &error));
+      g_assert_cmpmem (again, sizeof again, mac, sizeof mac);
+      cpns_hmac_key_clear (&k);
+      cpns_hmac_key_clear (&k2);
+    }
+}
+
 /* ---- HKDF-SHA256: RFC 5869, appendix A.1 to A.3 ---- */
 
 static void
@@ -981,6 +1019,7 @@ main (int argc, char *argv[])
 
   g_test_add_func ("/primitives/sha256", test_sha256);
   g_test_add_func ("/primitives/hmac-sha256", test_hmac_sha256);
+  g_test_add_func ("/primitives/hmac-key-secret", test_hmac_key_secret);
   g_test_add_func ("/primitives/hkdf-sha256", test_hkdf_sha256);
   g_test_add_func ("/primitives/chacha20-poly1305", test_chacha20_poly1305);
   g_test_add_func ("/primitives/aes-gcm", test_aes_gcm);

@@ -107,6 +107,10 @@ cpns_hmac_key_init (CpnsHmacKey *key, const guint8 *secret, gsize len, GError **
       secret = hashed;
       len = sizeof hashed;
     }
+  key->secret_kept = len <= sizeof key->secret;
+  memset (key->secret, 0, sizeof key->secret);
+  if (key->secret_kept && len > 0)
+    memcpy (key->secret, secret, len);
   memset (pad, 0x36, sizeof pad);
   for (gsize i = 0; i < len; i++)
     pad[i] ^= secret[i];
@@ -128,6 +132,15 @@ void
 cpns_hmac_key_clear (CpnsHmacKey *key)
 {
   cpns_wipe (key, sizeof *key);
+}
+
+gboolean
+cpns_hmac_key_get_secret (const CpnsHmacKey *key, guint8 out[CPNS_HASH_LEN])
+{
+  if (!key->secret_kept)
+    return FALSE;
+  memcpy (out, key->secret, CPNS_HASH_LEN);
+  return TRUE;
 }
 
 gboolean
@@ -359,11 +372,21 @@ cpns_x25519_shared (const guint8 priv[CPNS_X25519_LEN],
 
 /* ---- AEAD ---- */
 
+/* Each suite allocates only what it uses: a session holds two of these for
+ * as long as it lives, and a gateway thousands of sessions. */
 struct _CpnsAead {
   CpnsAlg alg;
-  guint8  key[CPNS_AEAD_KEY_MAX];
-  Aes     aes;
 };
+
+typedef struct {
+  CpnsAead base;
+  guint8   key[32];  /* wolfCrypt's one-shot calls take the key every time */
+} ChachaAead;
+
+typedef struct {
+  CpnsAead base;
+  Aes      aes;      /* the key schedule */
+} GcmAead;
 
 gboolean
 cpns_alg_is_aead (guint64 alg)
@@ -398,6 +421,12 @@ cpns_alg_name (guint64 alg)
     }
 }
 
+static gsize
+aead_size (CpnsAlg alg)
+{
+  return alg == CPNS_ALG_CHACHA20_POLY1305 ? sizeof (ChachaAead) : sizeof (GcmAead);
+}
+
 CpnsAead *
 cpns_aead_new (CpnsAlg alg, const guint8 *key, gsize key_len, GError **error)
 {
@@ -410,27 +439,39 @@ cpns_aead_new (CpnsAlg alg, const guint8 *key, gsize key_len, GError **error)
                    alg, key_len);
       return NULL;
     }
-  aead = g_new0 (CpnsAead, 1);
-  aead->alg = alg;
-  memcpy (aead->key, key, key_len);
-  if (alg != CPNS_ALG_CHACHA20_POLY1305)
+  if (alg == CPNS_ALG_CHACHA20_POLY1305)
     {
-      if (!wc_check (wc_AesInit (&aead->aes, NULL, INVALID_DEVID), "AES init", error) ||
-          !wc_check (wc_AesGcmSetKey (&aead->aes, key, key_len), "AES-GCM key setup",
+      ChachaAead *c = g_malloc0 (sizeof *c);
+
+      c->base.alg = alg;
+      memcpy (c->key, key, sizeof c->key);
+      return &c->base;
+    }
+  else
+    {
+      GcmAead *g = g_malloc0 (sizeof *g);
+
+      g->base.alg = alg;
+      aead = &g->base;
+      if (!wc_check (wc_AesInit (&g->aes, NULL, INVALID_DEVID), "AES init", error) ||
+          !wc_check (wc_AesGcmSetKey (&g->aes, key, key_len), "AES-GCM key setup",
                      error))
         return NULL;
+      return g_steal_pointer (&aead);
     }
-  return g_steal_pointer (&aead);
 }
 
 void
 cpns_aead_free (CpnsAead *aead)
 {
+  gsize size;
+
   if (aead == NULL)
     return;
+  size = aead_size (aead->alg);
   if (aead->alg != CPNS_ALG_CHACHA20_POLY1305)
-    wc_AesFree (&aead->aes);
-  cpns_wipe (aead, sizeof *aead);
+    wc_AesFree (&((GcmAead *) aead)->aes);
+  cpns_wipe (aead, size);
   g_free (aead);
 }
 
@@ -442,11 +483,12 @@ cpns_aead_seal (CpnsAead *aead, const guint8 iv[CPNS_AEAD_IV_LEN], const guint8 
   int ret;
 
   if (aead->alg == CPNS_ALG_CHACHA20_POLY1305)
-    ret = wc_ChaCha20Poly1305_Encrypt (aead->key, iv, aad, aad_len, in, in_len, out,
-                                       out + in_len);
+    ret = wc_ChaCha20Poly1305_Encrypt (((ChachaAead *) aead)->key, iv, aad, aad_len, in,
+                                       in_len, out, out + in_len);
   else
-    ret = wc_AesGcmEncrypt (&aead->aes, out, in, in_len, iv, CPNS_AEAD_IV_LEN,
-                            out + in_len, CPNS_AEAD_TAG_LEN, aad, aad_len);
+    ret = wc_AesGcmEncrypt (&((GcmAead *) aead)->aes, out, in, in_len, iv,
+                            CPNS_AEAD_IV_LEN, out + in_len, CPNS_AEAD_TAG_LEN, aad,
+                            aad_len);
   return wc_check (ret, "AEAD encryption", error);
 }
 
@@ -467,11 +509,12 @@ cpns_aead_open (CpnsAead *aead, const guint8 iv[CPNS_AEAD_IV_LEN], const guint8 
     }
   pt_len = in_len - CPNS_AEAD_TAG_LEN;
   if (aead->alg == CPNS_ALG_CHACHA20_POLY1305)
-    ret = wc_ChaCha20Poly1305_Decrypt (aead->key, iv, aad, aad_len, in, pt_len,
-                                       in + pt_len, out);
+    ret = wc_ChaCha20Poly1305_Decrypt (((ChachaAead *) aead)->key, iv, aad, aad_len, in,
+                                       pt_len, in + pt_len, out);
   else
-    ret = wc_AesGcmDecrypt (&aead->aes, out, in, pt_len, iv, CPNS_AEAD_IV_LEN,
-                            in + pt_len, CPNS_AEAD_TAG_LEN, aad, aad_len);
+    ret = wc_AesGcmDecrypt (&((GcmAead *) aead)->aes, out, in, pt_len, iv,
+                            CPNS_AEAD_IV_LEN, in + pt_len, CPNS_AEAD_TAG_LEN, aad,
+                            aad_len);
   if (ret == MAC_CMP_FAILED_E || ret == AES_GCM_AUTH_E)
     {
       cpns_wipe (out, pt_len);

@@ -43,14 +43,23 @@ gboolean cpns_hkdf_expand    (const guint8 *prk, gsize prk_len,
                               guint8 *out, gsize out_len, GError **error);
 /* An HMAC-SHA256 key with its inner and outer hash states computed once
  * (RFC 2104, section 4): every further MAC under it costs two compression
- * functions fewer.  Handshakes and MAC-only records use keys several times. */
+ * functions fewer.  Handshakes and MAC-only records use keys several times.
+ * The key itself is kept too (when it fits in 32 bytes), for holders that
+ * keep it long and would rather not keep the states (288 bytes). */
 typedef struct {
   wc_Sha256 inner, outer;
+  guint8    secret[CPNS_HASH_LEN];  /* zero-padded; valid if secret_kept */
+  gboolean  secret_kept;
 } CpnsHmacKey;
 
 gboolean cpns_hmac_key_init  (CpnsHmacKey *key, const guint8 *secret, gsize len,
                               GError **error);
 void     cpns_hmac_key_clear (CpnsHmacKey *key);
+/* Copies the key, zero-padded to 32 bytes, to @out: cpns_hmac_key_init()
+ * with these 32 bytes gives the same key, as HMAC pads keys with zeros.
+ * FALSE (and nothing written) for a key longer than 32 bytes that was not
+ * hashed down to 32 (33 to 64 bytes). */
+gboolean cpns_hmac_key_get_secret (const CpnsHmacKey *key, guint8 out[CPNS_HASH_LEN]);
 /* HMAC over the concatenation of up to three parts (NULL parts skipped). */
 gboolean cpns_hmac_key_mac   (const CpnsHmacKey *key,
                               const guint8 *a, gsize a_len,
@@ -79,7 +88,9 @@ gboolean cpns_x25519_shared  (const guint8 priv[CPNS_X25519_LEN],
                               const guint8 peer_pub[CPNS_X25519_LEN],
                               guint8 shared[CPNS_X25519_LEN], GError **error);
 
-/* AEAD with a key schedule prepared once (AES-GCM) per key. */
+/* AEAD under one key.  AES-GCM keeps its key schedule (over 1 KiB);
+ * ChaCha20-Poly1305 keeps only the 32-byte key, which wolfCrypt takes on
+ * every call. */
 typedef struct _CpnsAead CpnsAead;
 
 gboolean  cpns_alg_is_aead   (guint64 alg);

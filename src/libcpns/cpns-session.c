@@ -18,46 +18,89 @@
 static const guint8 prot_after_alg[] = { 0x3a, 0x00, 0x01, 0x00, 0x00, 0xa8, 0x01, 0x01, 0x02 };
 
 typedef struct {
-  CpnsDirectionKeys keys;
-  CpnsAead         *aead;
-  CpnsHmacKey       mac;        /* prepared on first MAC-only record */
-  gboolean          mac_ready;
-  gboolean          i2r;        /* direction, for deferred MAC keys */
+  CpnsAead    *aead;
+  CpnsHmacKey *mac;             /* prepared on the first MAC-only record */
+  guint8       iv[CPNS_AEAD_IV_LEN];
 } Direction;
 
+typedef enum {
+  MAC_KEYS,         /* mac.keys holds both keys */
+  MAC_DEFERRED,     /* mac.deferred holds what they are derived from */
+  MAC_UNAVAILABLE,  /* their derivation failed */
+} MacState;
+
+/* A gateway holds thousands of idle sessions, so this is kept small: no
+ * key is held twice, AEAD contexts are sized to the suite, HMAC states are
+ * made only for MAC-only records, and the IDs and header templates are
+ * sized to the IDs. */
 struct _CpnsSession {
-  char           self_id[CPNS_ID_MAX + 1];
-  char           peer_id[CPNS_ID_MAX + 1];
-  guint8         id[CPNS_SESSION_ID_LEN];
-  CpnsAlg        suite;
-  CpnsReplayMode mode;
-  Direction      send, recv;
   guint64        send_seq;
   guint64        recv_next;     /* stream: next expected */
   guint64        recv_max;      /* window: highest accepted */
   guint64        recv_bitmap;   /* window: bit i = recv_max - i seen */
-  gboolean       recv_any;
   guint64        max_records;
   gint64         expires_at;
-  /* The constant middle of our protected headers, "04 src 05 dst 06 sid 07",
-   * for each direction: written with memcpy, recognised with memcmp. */
-  guint8         send_mid[MID_MAX], recv_mid[MID_MAX];
-  gsize          send_mid_len, recv_mid_len;
-  gboolean       mac_deferred;
-  CpnsHmacKey    hs_key;        /* handshake secret, while MAC keys are deferred */
-  guint8         th_app[CPNS_HASH_LEN];
+  Direction      send, recv;
+  CpnsAlg        suite;
+  CpnsReplayMode mode;
+  guint8         id[CPNS_SESSION_ID_LEN];
+  /* Keys of MAC-only records (docs/protocol.md 5.2), or, until the first
+   * such record, the handshake secret and THa they are derived from. */
+  union {
+    struct {
+      guint8 send[CPNS_HMAC_TAG_LEN], recv[CPNS_HMAC_TAG_LEN];
+    } keys;
+    struct {
+      guint8 hs[CPNS_HASH_LEN], th_app[CPNS_HASH_LEN];
+    } deferred;
+  } mac;
+  guint8         mac_state;     /* MacState */
+  guint8         initiator;     /* for deferred MAC keys */
+  guint8         recv_any;
+  guint8         self_len, peer_len, send_mid_len, recv_mid_len;
+  /* Self ID and NUL, peer ID and NUL, then the constant middle of our
+   * protected headers, "04 src 05 dst 06 sid 07", for sending and for
+   * receiving: written with memcpy, recognised with memcmp. */
+  char           tail[];
 };
 
+G_STATIC_ASSERT (CPNS_ID_MAX <= G_MAXUINT8 && MID_MAX <= G_MAXUINT8);
+
+static inline const char *
+peer_id_of (const CpnsSession *s)
+{
+  return s->tail + s->self_len + 1;
+}
+
+static inline const guint8 *
+send_mid (const CpnsSession *s)
+{
+  return (const guint8 *) s->tail + s->self_len + 1 + s->peer_len + 1;
+}
+
+static inline const guint8 *
+recv_mid (const CpnsSession *s)
+{
+  return send_mid (s) + s->send_mid_len;
+}
+
 static gsize
-write_mid (guint8 *buf, const char *src, const char *dst, const guint8 *sid)
+tail_len (const CpnsSession *s)
+{
+  return s->self_len + 1 + s->peer_len + 1 + s->send_mid_len + s->recv_mid_len;
+}
+
+static gsize
+write_mid (guint8 buf[MID_MAX], const char *src, gsize src_len, const char *dst,
+           gsize dst_len, const guint8 *sid)
 {
   CpnsCborWriter w;
 
   cpns_cbor_writer_init (&w, buf, MID_MAX);
   cpns_cbor_put_uint (&w, 4);
-  cpns_cbor_put_text (&w, src, strlen (src));
+  cpns_cbor_put_text (&w, src, src_len);
   cpns_cbor_put_uint (&w, 5);
-  cpns_cbor_put_text (&w, dst, strlen (dst));
+  cpns_cbor_put_text (&w, dst, dst_len);
   cpns_cbor_put_uint (&w, 6);
   cpns_cbor_put_bytes (&w, sid, CPNS_SESSION_ID_LEN);
   cpns_cbor_put_uint (&w, 7);
@@ -71,8 +114,14 @@ cpns_session_new (const char *self_id, const char *peer_id,
                   const CpnsDirectionKeys *send, const CpnsDirectionKeys *recv,
                   CpnsReplayMode mode, GError **error)
 {
-  g_autoptr(CpnsSession) s = g_new0 (CpnsSession, 1);
+  g_autoptr(CpnsSession) s = NULL;
   gsize key_len = cpns_alg_key_len (suite);
+  /* IDs are cut at CPNS_ID_MAX bytes, as they always were. */
+  gsize self_len = strnlen (self_id, CPNS_ID_MAX);
+  gsize peer_len = strnlen (peer_id, CPNS_ID_MAX);
+  guint8 smid[MID_MAX], rmid[MID_MAX];
+  gsize smid_len, rmid_len;
+  char *p;
 
   if (!cpns_alg_is_aead (suite))
     {
@@ -80,16 +129,30 @@ cpns_session_new (const char *self_id, const char *peer_id,
                    "suite %u is not an AEAD algorithm", suite);
       return NULL;
     }
-  g_strlcpy (s->self_id, self_id, sizeof s->self_id);
-  g_strlcpy (s->peer_id, peer_id, sizeof s->peer_id);
+  smid_len = write_mid (smid, self_id, self_len, peer_id, peer_len, session_id);
+  rmid_len = write_mid (rmid, peer_id, peer_len, self_id, self_len, session_id);
+  s = g_malloc0 (sizeof *s + self_len + 1 + peer_len + 1 + smid_len + rmid_len);
+  s->self_len = self_len;
+  s->peer_len = peer_len;
+  s->send_mid_len = smid_len;
+  s->recv_mid_len = rmid_len;
+  p = s->tail;
+  memcpy (p, self_id, self_len);
+  p += self_len + 1;
+  memcpy (p, peer_id, peer_len);
+  p += peer_len + 1;
+  memcpy (p, smid, smid_len);
+  memcpy (p + smid_len, rmid, rmid_len);
+
   memcpy (s->id, session_id, CPNS_SESSION_ID_LEN);
   s->suite = suite;
   s->mode = mode;
-  s->send.keys = *send;
-  s->recv.keys = *recv;
   s->max_records = CPNS_RECORD_LIMIT_DEFAULT;
-  s->send_mid_len = write_mid (s->send_mid, s->self_id, s->peer_id, s->id);
-  s->recv_mid_len = write_mid (s->recv_mid, s->peer_id, s->self_id, s->id);
+  memcpy (s->send.iv, send->iv, CPNS_AEAD_IV_LEN);
+  memcpy (s->recv.iv, recv->iv, CPNS_AEAD_IV_LEN);
+  memcpy (s->mac.keys.send, send->mac_key, CPNS_HMAC_TAG_LEN);
+  memcpy (s->mac.keys.recv, recv->mac_key, CPNS_HMAC_TAG_LEN);
+  s->mac_state = MAC_KEYS;
   s->send.aead = cpns_aead_new (suite, send->aead_key, key_len, error);
   if (s->send.aead == NULL)
     return NULL;
@@ -99,6 +162,15 @@ cpns_session_new (const char *self_id, const char *peer_id,
   return g_steal_pointer (&s);
 }
 
+static void
+drop_prepared_mac (Direction *dir)
+{
+  if (dir->mac == NULL)
+    return;
+  cpns_hmac_key_clear (dir->mac);
+  g_clear_pointer (&dir->mac, g_free);
+}
+
 void
 cpns_session_free (CpnsSession *s)
 {
@@ -106,12 +178,14 @@ cpns_session_free (CpnsSession *s)
     return;
   cpns_aead_free (s->send.aead);
   cpns_aead_free (s->recv.aead);
-  cpns_wipe (s, sizeof *s);
+  drop_prepared_mac (&s->send);
+  drop_prepared_mac (&s->recv);
+  cpns_wipe (s, sizeof *s + tail_len (s));
   g_free (s);
 }
 
-const char *cpns_session_get_self_id (CpnsSession *s) { return s->self_id; }
-const char *cpns_session_get_peer_id (CpnsSession *s) { return s->peer_id; }
+const char *cpns_session_get_self_id (CpnsSession *s) { return s->tail; }
+const char *cpns_session_get_peer_id (CpnsSession *s) { return peer_id_of (s); }
 const guint8 *cpns_session_get_id (CpnsSession *s) { return s->id; }
 CpnsAlg cpns_session_get_suite (CpnsSession *s) { return s->suite; }
 guint64 cpns_session_get_send_seq (CpnsSession *s) { return s->send_seq; }
@@ -158,7 +232,7 @@ write_protected (CpnsSession *s, guint8 *buf, guint64 alg, guint64 type, guint64
   cpns_cbor_put_uint (&w, type);
   cpns_cbor_put_uint (&w, 3);
   cpns_cbor_put_uint (&w, txid);
-  cpns_cbor_put_raw (&w, s->send_mid, s->send_mid_len);
+  cpns_cbor_put_raw (&w, send_mid (s), s->send_mid_len);
   cpns_cbor_put_uint (&w, s->send_seq);
   cpns_cbor_put_uint (&w, 8);
   cpns_cbor_put_bool (&w, encrypted);
@@ -191,7 +265,7 @@ read_protected_fast (CpnsSession *s, const guint8 *prot, gsize len, guint64 *alg
       !cpns_cbor_read_uint (&r, &key, "", NULL) || key != 3 ||
       !cpns_cbor_read_uint (&r, &hdr->txid, "", NULL) ||
       len - r.pos < s->recv_mid_len ||
-      memcmp (prot + r.pos, s->recv_mid, s->recv_mid_len) != 0)
+      memcmp (prot + r.pos, recv_mid (s), s->recv_mid_len) != 0)
     return FALSE;
   r.pos += s->recv_mid_len;
   if (!cpns_cbor_read_uint (&r, &hdr->seq, "", NULL) ||
@@ -202,8 +276,10 @@ read_protected_fast (CpnsSession *s, const guint8 *prot, gsize len, guint64 *alg
   hdr->version = CPNS_VERSION;
   hdr->encrypted = item.boolean;
   hdr->in_record = TRUE;
-  memcpy (hdr->src, s->peer_id, sizeof hdr->src);
-  memcpy (hdr->dst, s->self_id, sizeof hdr->dst);
+  memset (hdr->src, 0, sizeof hdr->src);
+  memcpy (hdr->src, peer_id_of (s), s->peer_len);
+  memset (hdr->dst, 0, sizeof hdr->dst);
+  memcpy (hdr->dst, s->tail, s->self_len);
   memcpy (hdr->session_id, s->id, CPNS_SESSION_ID_LEN);
   return TRUE;
 }
@@ -235,13 +311,58 @@ void
 cpns_session_defer_mac_keys (CpnsSession *s, const CpnsHmacKey *hs_key,
                              const guint8 th_app[CPNS_HASH_LEN], gboolean initiator)
 {
-  s->hs_key = *hs_key;
-  memcpy (s->th_app, th_app, CPNS_HASH_LEN);
-  cpns_wipe (s->send.keys.mac_key, sizeof s->send.keys.mac_key);
-  cpns_wipe (s->recv.keys.mac_key, sizeof s->recv.keys.mac_key);
-  s->send.i2r = initiator;
-  s->recv.i2r = !initiator;
-  s->mac_deferred = TRUE;
+  guint8 send_key[CPNS_HMAC_TAG_LEN], recv_key[CPNS_HMAC_TAG_LEN];
+
+  /* The keys given so far are replaced, prepared states included. */
+  drop_prepared_mac (&s->send);
+  drop_prepared_mac (&s->recv);
+  cpns_wipe (&s->mac, sizeof s->mac);
+  s->initiator = initiator;
+  /* 32 bytes instead of the prepared key's two hash states (288). */
+  if (cpns_hmac_key_get_secret (hs_key, s->mac.deferred.hs))
+    {
+      memcpy (s->mac.deferred.th_app, th_app, CPNS_HASH_LEN);
+      s->mac_state = MAC_DEFERRED;
+      return;
+    }
+  /* A secret of 33 to 64 bytes, which no handshake makes: derive now. */
+  s->mac_state = MAC_UNAVAILABLE;
+  if (cpns_session_derive_mac_key (hs_key, th_app, initiator, send_key, NULL) &&
+      cpns_session_derive_mac_key (hs_key, th_app, !initiator, recv_key, NULL))
+    {
+      memcpy (s->mac.keys.send, send_key, sizeof send_key);
+      memcpy (s->mac.keys.recv, recv_key, sizeof recv_key);
+      s->mac_state = MAC_KEYS;
+    }
+  cpns_wipe (send_key, sizeof send_key);
+  cpns_wipe (recv_key, sizeof recv_key);
+}
+
+/* Both directions' MAC keys at once: they share the prepared secret. */
+static gboolean
+derive_deferred_mac_keys (CpnsSession *s, GError **error)
+{
+  CpnsHmacKey hs_key;
+  guint8 send_key[CPNS_HMAC_TAG_LEN], recv_key[CPNS_HMAC_TAG_LEN];
+  gboolean ok;
+
+  ok = cpns_hmac_key_init (&hs_key, s->mac.deferred.hs, CPNS_HASH_LEN, error) &&
+       cpns_session_derive_mac_key (&hs_key, s->mac.deferred.th_app, s->initiator,
+                                    send_key, error) &&
+       cpns_session_derive_mac_key (&hs_key, s->mac.deferred.th_app, !s->initiator,
+                                    recv_key, error);
+  if (ok)
+    {
+      /* The keys take the place of the secret (a union). */
+      cpns_wipe (&s->mac, sizeof s->mac);
+      memcpy (s->mac.keys.send, send_key, sizeof send_key);
+      memcpy (s->mac.keys.recv, recv_key, sizeof recv_key);
+      s->mac_state = MAC_KEYS;
+    }
+  cpns_hmac_key_clear (&hs_key);
+  cpns_wipe (send_key, sizeof send_key);
+  cpns_wipe (recv_key, sizeof recv_key);
+  return ok;
 }
 
 /* HMAC over MAC_structure (RFC 9052, 6.3) with empty external AAD. */
@@ -253,15 +374,27 @@ mac0_tag (CpnsSession *s, Direction *dir, const guint8 *prot, gsize prot_len,
   guint8 head[PROTECTED_MAX + 32];
   CpnsCborWriter w;
 
-  if (!dir->mac_ready)
+  if (dir->mac == NULL)
     {
-      if (s->mac_deferred &&
-          !cpns_session_derive_mac_key (&s->hs_key, s->th_app, dir->i2r,
-                                        dir->keys.mac_key, error))
+      g_autofree CpnsHmacKey *mac = NULL;
+
+      if (s->mac_state == MAC_DEFERRED && !derive_deferred_mac_keys (s, error))
         return FALSE;
-      if (!cpns_hmac_key_init (&dir->mac, dir->keys.mac_key, CPNS_HMAC_TAG_LEN, error))
-        return FALSE;
-      dir->mac_ready = TRUE;
+      if (s->mac_state != MAC_KEYS)
+        {
+          g_set_error (error, CPNS_ERROR, CPNS_ERROR_FAILED,
+                       "the session's MAC keys could not be derived");
+          return FALSE;
+        }
+      /* Sessions that use MAC-only records at all tend to use them often. */
+      mac = g_new (CpnsHmacKey, 1);
+      if (!cpns_hmac_key_init (mac, dir == &s->send ? s->mac.keys.send : s->mac.keys.recv,
+                               CPNS_HMAC_TAG_LEN, error))
+        {
+          cpns_hmac_key_clear (mac);
+          return FALSE;
+        }
+      dir->mac = g_steal_pointer (&mac);
     }
   cpns_cbor_writer_init (&w, head, sizeof head);
   cpns_cbor_put_array (&w, 4);
@@ -270,7 +403,7 @@ mac0_tag (CpnsSession *s, Direction *dir, const guint8 *prot, gsize prot_len,
   cpns_cbor_put_bytes (&w, NULL, 0);
   cpns_cbor_put_bytes_head (&w, payload_len);  /* the payload follows */
   g_assert (!w.overflow);
-  return cpns_hmac_key_mac (&dir->mac, head, w.len, payload, payload_len, NULL, 0, tag,
+  return cpns_hmac_key_mac (dir->mac, head, w.len, payload, payload_len, NULL, 0, tag,
                             error);
 }
 
@@ -308,7 +441,7 @@ cpns_session_seal (CpnsSession *s, guint64 type, guint64 txid, gboolean encrypt,
     {
       g_set_error (error, CPNS_ERROR, CPNS_ERROR_REKEY_NEEDED,
                    "session with %s has reached its record limit or lifetime",
-                   s->peer_id);
+                   peer_id_of (s));
       return 0;
     }
 
@@ -332,7 +465,7 @@ cpns_session_seal (CpnsSession *s, guint64 type, guint64 txid, gboolean encrypt,
       ct = cpns_cbor_reserve (&w, body_len + CPNS_AEAD_TAG_LEN);
       if (!cpns_cbor_writer_check (&w, error))
         return 0;
-      make_nonce (s->send.keys.iv, s->send_seq, nonce);
+      make_nonce (s->send.iv, s->send_seq, nonce);
       if (!cpns_aead_seal (s->send.aead, nonce, aad, aad_len, body, body_len, ct, error))
         return 0;
     }
@@ -637,11 +770,11 @@ cpns_session_open (CpnsSession *s, const guint8 *record, gsize len, CpnsHeader *
                    "record belongs to another session");
       return FALSE;
     }
-  if (strcmp (hdr->src, s->peer_id) != 0 || strcmp (hdr->dst, s->self_id) != 0)
+  if (strcmp (hdr->src, peer_id_of (s)) != 0 || strcmp (hdr->dst, s->tail) != 0)
     {
       g_set_error (error, CPNS_ERROR, CPNS_ERROR_WRONG_ID,
                    "record from '%s' to '%s' does not belong to the session "
-                   "from '%s' to '%s'", hdr->src, hdr->dst, s->peer_id, s->self_id);
+                   "from '%s' to '%s'", hdr->src, hdr->dst, peer_id_of (s), s->tail);
       return FALSE;
     }
 
@@ -649,7 +782,7 @@ cpns_session_open (CpnsSession *s, const guint8 *record, gsize len, CpnsHeader *
   if (s->expires_at != 0 && g_get_monotonic_time () >= s->expires_at)
     {
       g_set_error (error, CPNS_ERROR, CPNS_ERROR_REKEY_NEEDED,
-                   "session with %s has reached its lifetime", s->peer_id);
+                   "session with %s has reached its lifetime", peer_id_of (s));
       return FALSE;
     }
   if (!check_window (s, hdr->seq, error))
@@ -678,7 +811,7 @@ cpns_session_open (CpnsSession *s, const guint8 *record, gsize len, CpnsHeader *
           return FALSE;
         }
       aad_len = write_enc_structure (aad, sizeof aad, parts.prot.data, parts.prot.len);
-      make_nonce (s->recv.keys.iv, hdr->seq, nonce);
+      make_nonce (s->recv.iv, hdr->seq, nonce);
       if (!cpns_aead_open (s->recv.aead, nonce, aad, aad_len, parts.content.data,
                            parts.content.len, plain, error))
         return FALSE;

@@ -43,7 +43,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpnsSession, cpns_session_free)
 /* For the handshake: MAC-only records are rarer than encrypted ones, so
  * their keys are derived from the handshake secret on first use
  * (docs/protocol.md 5.2) instead of during every handshake.  Replaces the
- * MAC keys given to cpns_session_new(). */
+ * MAC keys given to cpns_session_new().  The session keeps the 32-byte
+ * secret (cpns_hmac_key_get_secret()), not the prepared key. */
 void          cpns_session_defer_mac_keys (CpnsSession *session,
                                            const CpnsHmacKey *handshake_secret,
                                            const guint8 th_app[CPNS_HASH_LEN],
