@@ -22,6 +22,10 @@ G_DECLARE_FINAL_TYPE (GwPanLink, gw_pan_link, GW, PAN_LINK, GObject)
 
 GwPanLink   *gw_pan_link_new          (GIOStream *stream, GwTransport transport,
                                        const char *address, guint idle_timeout_s);
+/* Reading starts.  A stream over one descriptor (a GSocketConnection, or
+ * GUnixInputStream and GUnixOutputStream on one socket) is closed here: the
+ * link keeps a duplicate of the descriptor in GwPanPoller's epoll set.
+ * Other streams are read and written as streams. */
 void         gw_pan_link_start        (GwPanLink *self);
 /* Queues one frame; fails when the peer does not read fast enough. */
 gboolean     gw_pan_link_send         (GwPanLink *self, GBytes *frame, GError **error);
