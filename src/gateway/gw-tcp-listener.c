@@ -3,8 +3,15 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include "gw-error.h"
+
+#if defined(SOMAXCONN) && SOMAXCONN > 4096
+#define LISTEN_BACKLOG_MAX SOMAXCONN
+#else
+#define LISTEN_BACKLOG_MAX 4096
+#endif
 
 struct _GwTcpListener {
   GObject         parent_instance;
@@ -32,11 +39,8 @@ on_link_closed (GwPanLink *link, const char *reason, gpointer user_data)
 }
 
 static char *
-peer_address (GSocketConnection *connection)
+peer_address (GSocketAddress *remote)
 {
-  g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (connection,
-                                                                             NULL);
-
   if (remote == NULL || !G_IS_INET_SOCKET_ADDRESS (remote))
     return g_strdup ("unknown");
   return g_inet_address_to_string (
@@ -48,7 +52,9 @@ on_incoming (GSocketService *service, GSocketConnection *connection, GObject *so
              gpointer user_data)
 {
   GwTcpListener *self = user_data;
-  g_autofree char *address = peer_address (connection);
+  g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (connection,
+                                                                             NULL);
+  g_autofree char *address = peer_address (remote);
   g_autoptr(GwPanLink) link = NULL;
 
   if (self->links->len >= self->max_links)
@@ -62,11 +68,7 @@ on_incoming (GSocketService *service, GSocketConnection *connection, GObject *so
                        TCP_NODELAY, 1, NULL);
   link = gw_pan_link_new (G_IO_STREAM (connection), GW_TRANSPORT_WIFI, address,
                           self->idle_timeout_s);
-  {
-    g_autoptr(GSocketAddress) remote =
-      g_socket_connection_get_remote_address (connection, NULL);
-    gw_pan_link_set_remote (link, remote);
-  }
+  gw_pan_link_set_remote (link, remote);
   g_ptr_array_add (self->links, g_object_ref (link));
   g_signal_connect (link, "closed", G_CALLBACK (on_link_closed), self);
   g_message ("link from %s (%u open)", address, self->links->len);
@@ -144,6 +146,12 @@ gw_tcp_listener_new (guint max_links, guint idle_timeout_s)
 
   self->max_links = max_links;
   self->idle_timeout_s = idle_timeout_s;
+  /* GLib's default of 10 drops connections when PNEs come in a burst (a
+   * room powering up): as many as may be open, within what the kernel
+   * takes (it caps this at net.core.somaxconn).  Set before any socket is
+   * added, as it only applies to those added afterwards. */
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (self->service),
+                                 CLAMP (max_links, 1, LISTEN_BACKLOG_MAX));
   return self;
 }
 

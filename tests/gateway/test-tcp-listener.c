@@ -2,7 +2,8 @@
 
 /* GwTcpListener on loopback, IPv4 and IPv6: links appear, the cap on
  * concurrent links holds, a closed link frees its place, bad addresses are
- * refused with the address named. */
+ * refused with the address named, and a burst of connections made while
+ * the gateway is busy waits in the listen queue instead of being dropped. */
 
 #include <gio/gio.h>
 #include <string.h>
@@ -123,6 +124,50 @@ test_bad_addresses (void)
     }
 }
 
+static void
+test_burst (void)
+{
+  g_autoptr(GwTcpListener) l = gw_tcp_listener_new (1000, 0);
+  g_autoptr(GPtrArray) links = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) to = NULL;
+  g_autoptr(GError) error = NULL;
+  guint16 port = 0;
+  const guint n = 200;
+  gint64 deadline;
+
+  g_assert_true (gw_tcp_listener_add (l, "127.0.0.1:0", &port, &error));
+  g_signal_connect (l, "link", G_CALLBACK (on_link), links);
+  gw_tcp_listener_start (l);
+  to = g_inet_socket_address_new (lo, port);
+  /* The main loop does not run while they connect: all wait in the listen
+   * queue (GLib's default of 10 would drop SYNs, and the PNEs would only
+   * try again a second later). */
+  for (guint i = 0; i < n; i++)
+    {
+      GSocket *s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, &error);
+
+      g_assert_no_error (error);
+      g_socket_set_blocking (s, FALSE);
+      if (!g_socket_connect (s, to, NULL, &error))
+        {
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PENDING);
+          g_clear_error (&error);
+        }
+      g_ptr_array_add (sockets, s);
+    }
+  /* Well within the first SYN retransmission (1 s). */
+  deadline = g_get_monotonic_time () + G_USEC_PER_SEC / 2;
+  while (links->len < n && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_cmpuint (links->len, ==, n);
+  g_assert_cmpuint (gw_tcp_listener_get_links (l), ==, n);
+  gw_tcp_listener_stop (l);
+  g_assert_cmpuint (gw_tcp_listener_get_links (l), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -130,5 +175,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tcp-listener/cap", test_cap);
   g_test_add_func ("/tcp-listener/ipv6", test_ipv6);
   g_test_add_func ("/tcp-listener/bad-addresses", test_bad_addresses);
+  g_test_add_func ("/tcp-listener/burst", test_burst);
   return g_test_run ();
 }
