@@ -15,7 +15,6 @@
 /* The most messages of one PNE waiting to be relayed: a PNE that sends
  * faster than the server answers is broken or hostile. */
 #define RELAY_QUEUE_MAX 16
-#define POLL_RELAY_TIMEOUT_MS (40 * 1000)
 #define LOCAL_KEY_PREFIX "local:"
 
 typedef enum {
@@ -214,27 +213,6 @@ set_step (GwPneLink *self, Step step)
 
 static void relay_next (GwPneLink *self);
 
-static const char *
-relay_path (GBytes *message, gboolean *poll)
-{
-  const guint8 *data = g_bytes_get_data (message, NULL);
-  CpnsHeader hdr;
-
-  *poll = FALSE;
-  if (data[0] == 0xd0 || data[0] == 0xd1)
-    {
-      if (cpns_record_peek (data, g_bytes_get_size (message), &hdr, NULL) &&
-          hdr.type == CPNS_MSG_POLL)
-        {
-          *poll = TRUE;
-          return "/poll";
-        }
-      return "/record";
-    }
-  /* Plain messages were decoded before they were queued. */
-  return "/key";
-}
-
 typedef struct {
   GwPneLink *self;
   guint64    txid;
@@ -305,8 +283,7 @@ static void
 relay_next (GwPneLink *self)
 {
   g_autoptr(GBytes) message = NULL;
-  const char *path;
-  gboolean poll;
+  const char *path = "/record";
   RelayCall *call;
   CpnsHeader hdr;
   gsize len;
@@ -315,26 +292,24 @@ relay_next (GwPneLink *self)
   if (self->relaying || self->step == STEP_CLOSED ||
       (message = g_queue_pop_head (&self->relay)) == NULL)
     return;
+  /* Decoded once already, before it was queued. */
   data = g_bytes_get_data (message, &len);
-  path = relay_path (message, &poll);
-  if (path[1] == 'k')
-    {
-      /* Plain: KEY_* to /key, HS_* to /handshake. */
-      CpnsPlainMessage msg;
-      if (cpns_plain_decode (data, len, &msg, NULL) &&
-          (msg.hdr.type == CPNS_MSG_HS_INIT || msg.hdr.type == CPNS_MSG_HS_FINISH))
-        path = "/handshake";
-      hdr = msg.hdr;
-    }
-  else
+  if (data[0] == 0xd0 || data[0] == 0xd1)
     cpns_record_peek (data, len, &hdr, NULL);
+  else
+    {
+      CpnsPlainMessage msg;
+      cpns_plain_decode (data, len, &msg, NULL);
+      hdr = msg.hdr;
+      path = hdr.type == CPNS_MSG_HS_INIT || hdr.type == CPNS_MSG_HS_FINISH ? "/handshake"
+                                                                             : "/key";
+    }
   call = g_new0 (RelayCall, 1);
   call->self = g_object_ref (self);
   call->txid = hdr.txid;
   self->relaying = TRUE;
-  gw_upstream_post_async (gw_pne_manager_get_upstream (self->manager), path, message,
-                          poll ? POLL_RELAY_TIMEOUT_MS : 0, self->cancellable,
-                          on_relayed, call);
+  gw_upstream_post_async (gw_pne_manager_get_upstream (self->manager), path, message, 0,
+                          self->cancellable, on_relayed, call);
 }
 
 static void
@@ -353,6 +328,15 @@ relay (GwPneLink *self, GBytes *frame, const CpnsHeader *hdr, gboolean plain)
                  cpns_msg_type_name (hdr->type),
                  self->step == STEP_READY ? "as a plain message"
                                           : "before the PNE's session with the gateway");
+      return;
+    }
+  if (!plain && hdr->type == CPNS_MSG_POLL)
+    {
+      /* A held poll would hold one of the few connections to the server;
+       * what the server has for a PNE comes through our own poll. */
+      send_error (self, hdr->txid, CPNS_ERROR_POLICY,
+                  "POLL is not relayed: records the server has for a PNE come through "
+                  "the gateway's own long poll");
       return;
     }
   if (g_queue_get_length (&self->relay) >= RELAY_QUEUE_MAX)

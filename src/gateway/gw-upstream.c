@@ -607,7 +607,13 @@ gw_upstream_new (const char *base_url, const char *ca_file, GError **error)
       curl_multi_setopt (self->multi, CURLMOPT_SOCKETFUNCTION, socket_cb) != CURLM_OK ||
       curl_multi_setopt (self->multi, CURLMOPT_SOCKETDATA, self) != CURLM_OK ||
       curl_multi_setopt (self->multi, CURLMOPT_TIMERFUNCTION, timer_cb) != CURLM_OK ||
-      curl_multi_setopt (self->multi, CURLMOPT_TIMERDATA, self) != CURLM_OK)
+      curl_multi_setopt (self->multi, CURLMOPT_TIMERDATA, self) != CURLM_OK ||
+      /* A burst of PNEs must not open a TLS connection each: requests
+       * beyond these wait for a free connection. */
+      curl_multi_setopt (self->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                         (long) GW_UPSTREAM_MAX_CONNECTIONS) != CURLM_OK ||
+      curl_multi_setopt (self->multi, CURLMOPT_MAXCONNECTS,
+                         (long) GW_UPSTREAM_MAX_CONNECTIONS) != CURLM_OK)
     {
       g_set_error (error, GW_UPSTREAM_ERROR, GW_UPSTREAM_ERROR_FAILED,
                    "cannot set up libcurl");

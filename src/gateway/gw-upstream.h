@@ -30,6 +30,9 @@ typedef enum {
 
 #define GW_UPSTREAM_MEDIA_TYPE "application/cpns+cbor"
 
+/* Connections to the server at most, kept for reuse at most.  The gateway's
+ * long poll holds one; PNEs' messages are relayed one at a time each. */
+#define GW_UPSTREAM_MAX_CONNECTIONS 16
 #define GW_UPSTREAM_DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define GW_UPSTREAM_DEFAULT_TOTAL_TIMEOUT_MS   30000
 
