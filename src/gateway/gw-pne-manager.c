@@ -2,6 +2,9 @@
 #include "gw-pne-manager.h"
 
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "cpns-error.h"
 #include "gw-error.h"
@@ -14,6 +17,10 @@
  * failed) until this many newer ones did the same: anyone on the PAN can
  * announce any Entity ID, so they must not pile up. */
 #define GONE_UNKEYED_MAX 64
+/* After a burst of PNEs (a power cut ends, a thousand devices reconnect)
+ * glibc keeps the freed heap of the handshakes and relays; once links have
+ * been quiet this long it is given back to the system. */
+#define TRIM_AFTER_S 3
 
 struct _GwPneManager {
   GObject             parent_instance;
@@ -29,6 +36,7 @@ struct _GwPneManager {
   GPtrArray          *links;   /* GwPneLink, owned */
   GQueue              gone;    /* Entity IDs of unkeyed, unconnected PNEs, oldest first */
   gulong              relay_handler;
+  guint               trim_source;
 };
 
 enum {
@@ -238,6 +246,18 @@ on_link_closed (GwPneLink *link, const char *reason, gpointer user_data)
   g_ptr_array_remove_fast (self->links, link);
 }
 
+static gboolean
+trim_cb (gpointer user_data)
+{
+  GwPneManager *self = user_data;
+
+  self->trim_source = 0;
+#ifdef __GLIBC__
+  malloc_trim (0);
+#endif
+  return G_SOURCE_REMOVE;
+}
+
 void
 gw_pne_manager_add_link (GwPneManager *self, GwPanLink *pan_link)
 {
@@ -245,6 +265,8 @@ gw_pne_manager_add_link (GwPneManager *self, GwPanLink *pan_link)
 
   g_ptr_array_add (self->links, link);
   g_signal_connect (link, "closed", G_CALLBACK (on_link_closed), self);
+  g_clear_handle_id (&self->trim_source, g_source_remove);
+  self->trim_source = g_timeout_add_seconds (TRIM_AFTER_S, trim_cb, self);
   gw_pne_link_start (link);
 }
 
@@ -384,6 +406,7 @@ gw_pne_manager_dispose (GObject *object)
 
   if (self->links != NULL)
     gw_pne_manager_stop (self);
+  g_clear_handle_id (&self->trim_source, g_source_remove);
   if (self->server_link != NULL)
     g_clear_signal_handler (&self->relay_handler, self->server_link);
   g_clear_object (&self->server_link);
