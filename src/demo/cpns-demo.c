@@ -133,7 +133,7 @@ main (int argc, char **argv)
   }
   {
     guint8 b[CPNS_SRP_PUBLIC_LEN];
-    gsize b_len;
+    gsize b_len = 0;
     CpnsBody body = { .present = 0x1e };
 
     decode (buf, len, &msg);
@@ -151,7 +151,7 @@ main (int argc, char **argv)
   }
   {
     guint8 a[CPNS_SRP_PUBLIC_LEN], m1[CPNS_SRP_PROOF_LEN];
-    gsize a_len;
+    gsize a_len = 0;
     CpnsBody body = { .present = 0x6 };
     const CpnsKeyChallenge *ch;
 
