@@ -13,7 +13,6 @@
 #include "gw-tcp-listener.h"
 #include "gw-upstream.h"
 
-#define EUKEY_ENTRY "eukey"
 
 struct _GwDaemon {
   GObject       parent_instance;
@@ -207,7 +206,7 @@ load_credential (GwDaemon *self, GError **error)
   if (!hex_value (kf, path, "key-id", 1, CPNS_KID_MAX, &kid, error) ||
       !hex_value (kf, path, "key", CPNS_PSK_MIN, CPNS_PSK_MAX, &entry->key, error))
     return NULL;
-  entry->name = g_strdup (EUKEY_ENTRY);
+  entry->name = g_strdup (GW_EUKEY_ENTRY);
   entry->kind = CPNS_KEY_EUKEY;
   entry->self_id = g_strdup (self->config->entity_id);
   entry->peer_id = g_strdup (self->config->server_id);
@@ -267,7 +266,7 @@ gw_daemon_start (GwDaemon *self, GError **error)
       g_autoptr(CpnsKeyEntry) cred = load_credential (self, error);
       if (cred == NULL)
         return FALSE;
-      if (!same_key (cred, cpns_keystore_lookup (self->keystore, EUKEY_ENTRY)))
+      if (!same_key (cred, cpns_keystore_lookup (self->keystore, GW_EUKEY_ENTRY)))
         {
           if (!cpns_keystore_set (self->keystore, cred, &local) ||
               !cpns_keystore_save (self->keystore, &local))
@@ -279,7 +278,7 @@ gw_daemon_start (GwDaemon *self, GError **error)
                      self->config->credential_file);
         }
     }
-  entry = cpns_keystore_lookup (self->keystore, EUKEY_ENTRY);
+  entry = cpns_keystore_lookup (self->keystore, GW_EUKEY_ENTRY);
   g_message ("gateway %s, server %s at %s, credential: %s", self->config->entity_id,
              self->config->server_id, self->config->server_url,
              gw_credential_mode_to_string (self->config->credential));
@@ -320,7 +319,7 @@ on_enrolled (GObject *source, GAsyncResult *result, gpointer user_data)
   if (entry == NULL)
     {
       /* A failed attempt leaves an existing key alone. */
-      set_state (self, cpns_keystore_lookup (self->keystore, EUKEY_ENTRY) != NULL ?
+      set_state (self, cpns_keystore_lookup (self->keystore, GW_EUKEY_ENTRY) != NULL ?
                  GW_STATE_ENROLLED : GW_STATE_FAILED, error->message);
       g_task_return_error (task, g_steal_pointer (&error));
       return;
@@ -409,7 +408,7 @@ on_released (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   gw_server_link_set_psk (self->link, NULL);
-  cpns_keystore_remove (self->keystore, EUKEY_ENTRY);
+  cpns_keystore_remove (self->keystore, GW_EUKEY_ENTRY);
   if (!cpns_keystore_save (self->keystore, &error))
     {
       g_task_return_new_error (task, GW_ERROR, GW_ERROR_KEYSTORE, "%s", error->message);
@@ -432,7 +431,7 @@ gw_daemon_forget_async (GwDaemon *self, GCancellable *cancellable,
   g_autoptr(GError) error = NULL;
 
   g_task_set_source_tag (task, gw_daemon_forget_async);
-  if (self->keystore == NULL || cpns_keystore_lookup (self->keystore, EUKEY_ENTRY) == NULL)
+  if (self->keystore == NULL || cpns_keystore_lookup (self->keystore, GW_EUKEY_ENTRY) == NULL)
     {
       g_task_return_new_error (task, GW_ERROR, GW_ERROR_NOT_ENROLLED,
                                "the gateway has no key to forget");
@@ -466,7 +465,7 @@ const char *
 gw_daemon_get_user_id (GwDaemon *self)
 {
   const CpnsKeyEntry *e = self->keystore != NULL ?
-                          cpns_keystore_lookup (self->keystore, EUKEY_ENTRY) : NULL;
+                          cpns_keystore_lookup (self->keystore, GW_EUKEY_ENTRY) : NULL;
 
   return e != NULL ? e->user_id : NULL;
 }

@@ -142,7 +142,7 @@ on_delivery (GObject *source, GAsyncResult *result, gpointer user_data)
   kid = cpns_key_client_get_kid (self->client, &kid_len);
   entry = g_new0 (CpnsKeyEntry, 1);
   entry->name = self->subject != NULL ? g_strdup_printf ("eukey:%s", self->subject)
-                                      : g_strdup ("eukey");
+                                      : g_strdup (GW_EUKEY_ENTRY);
   entry->kind = CPNS_KEY_EUKEY;
   entry->self_id = g_strdup (self->subject != NULL ? self->subject : self->self_id);
   entry->peer_id = g_strdup (self->server_id);

@@ -14,6 +14,11 @@
 
 G_BEGIN_DECLS
 
+/* Names of the gateway's keystore entries: its own EUKey, and one
+ * LocalEUKey per PNE ("local:" + the PNE's Entity ID). */
+#define GW_EUKEY_ENTRY        "eukey"
+#define GW_LOCAL_KEY_PREFIX   "local:"
+
 #define GW_TYPE_ENROLLMENT (gw_enrollment_get_type ())
 G_DECLARE_FINAL_TYPE (GwEnrollment, gw_enrollment, GW, ENROLLMENT, GObject)
 

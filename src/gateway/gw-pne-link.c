@@ -15,7 +15,6 @@
 /* The most messages of one PNE waiting to be relayed: a PNE that sends
  * faster than the server answers is broken or hostile. */
 #define RELAY_QUEUE_MAX 16
-#define LOCAL_KEY_PREFIX "local:"
 
 typedef enum {
   STEP_ANNOUNCE,        /* waiting for PNE_ANNOUNCE */
@@ -366,18 +365,12 @@ gw_pne_link_deliver (GwPneLink *self, GBytes *record)
 
 /* ---- the LocalEUKey ---- */
 
-static char *
-local_key_name (const char *pne_id)
-{
-  return g_strconcat (LOCAL_KEY_PREFIX, pne_id, NULL);
-}
-
 static gboolean
 lookup_local_key (const char *peer_id, const guint8 *kid, gsize kid_len, CpnsPsk *psk,
                   gpointer user_data, GError **error)
 {
   GwPneLink *self = user_data;
-  g_autofree char *name = local_key_name (peer_id);
+  g_autofree char *name = gw_pne_local_key_name (peer_id);
   const CpnsKeyEntry *e = cpns_keystore_lookup (
     gw_pne_manager_get_keystore (self->manager), name);
 
@@ -442,7 +435,7 @@ on_local_key (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   entry = g_new0 (CpnsKeyEntry, 1);
-  entry->name = local_key_name (self->pne_id);
+  entry->name = gw_pne_local_key_name (self->pne_id);
   entry->kind = CPNS_KEY_LOCAL_EUKEY;
   entry->self_id = g_strdup (self->self_id);
   entry->peer_id = g_strdup (self->pne_id);

@@ -17,6 +17,9 @@ const char     *gw_pne_manager_get_user_id     (GwPneManager *self);
 gboolean        gw_pne_manager_get_enrolled    (GwPneManager *self);
 const GwCredentialSource *gw_pne_manager_get_credential_source (GwPneManager *self);
 
+/* The keystore name of @pne_id's LocalEUKey. */
+char           *gw_pne_local_key_name          (const char *pne_id);
+
 /* Sets and saves @entry (atomically, with the rest of the keystore). */
 gboolean        gw_pne_manager_store_key       (GwPneManager *self, const CpnsKeyEntry *entry,
                                                 GError **error);

@@ -7,12 +7,12 @@
 #endif
 
 #include "cpns-error.h"
+#include "gw-enrollment.h"
 #include "gw-error.h"
 #include "gw-link-probe.h"
 #include "gw-pne-link.h"
 #include "gw-pne-manager-private.h"
 
-#define LOCAL_KEY_PREFIX "local:"
 /* PNEs that left without a LocalEUKey stay listed (with the reason they
  * failed) until this many newer ones did the same: anyone on the PAN can
  * announce any Entity ID, so they must not pile up. */
@@ -77,10 +77,16 @@ gw_pne_manager_set_enrolled (GwPneManager *self, gboolean enrolled)
   self->enrolled = enrolled;
 }
 
+char *
+gw_pne_local_key_name (const char *pne_id)
+{
+  return g_strconcat (GW_LOCAL_KEY_PREFIX, pne_id, NULL);
+}
+
 const char *
 gw_pne_manager_get_user_id (GwPneManager *self)
 {
-  const CpnsKeyEntry *e = cpns_keystore_lookup (self->keystore, "eukey");
+  const CpnsKeyEntry *e = cpns_keystore_lookup (self->keystore, GW_EUKEY_ENTRY);
 
   return e != NULL ? e->user_id : NULL;
 }
@@ -177,7 +183,7 @@ gw_pne_manager_probe_finish (GwPneManager *self, GwPanLink *link, GAsyncResult *
 static gboolean
 holds_local_key (GwPneManager *self, const char *entity_id)
 {
-  g_autofree char *name = g_strconcat (LOCAL_KEY_PREFIX, entity_id, NULL);
+  g_autofree char *name = gw_pne_local_key_name (entity_id);
 
   return cpns_keystore_lookup (self->keystore, name) != NULL;
 }
@@ -347,7 +353,7 @@ gw_pne_manager_credentials_available (GwPneManager *self)
 gboolean
 gw_pne_manager_forget (GwPneManager *self, const char *entity_id, GError **error)
 {
-  g_autofree char *name = g_strconcat (LOCAL_KEY_PREFIX, entity_id, NULL);
+  g_autofree char *name = gw_pne_local_key_name (entity_id);
   GwPneLink *link;
 
   if (g_hash_table_lookup (self->pnes, entity_id) == NULL)
@@ -393,7 +399,7 @@ gw_pne_manager_new (const GwConfig *config, CpnsKeystore *keystore, GwUpstream *
   for (guint i = 0; names[i] != NULL; i++)
     {
       const CpnsKeyEntry *e = cpns_keystore_lookup (keystore, names[i]);
-      if (e->kind == CPNS_KEY_LOCAL_EUKEY && g_str_has_prefix (names[i], LOCAL_KEY_PREFIX))
+      if (e->kind == CPNS_KEY_LOCAL_EUKEY && g_str_has_prefix (names[i], GW_LOCAL_KEY_PREFIX))
         add_pne (self, e->peer_id);
     }
   return self;
