@@ -50,6 +50,10 @@ struct _GwPanLink {
   gsize         out_off;       /* of the head's header and body, written */
   gsize         queued;        /* bytes in out not written yet, headers included */
   char         *close_reason;
+  const GwPanLinkConsumer *consumer;
+  gpointer      consumer_data;
+  GwPanLinkClosedFunc closed_func;
+  gpointer      closed_data;
 
   /* Streams without a descriptor. */
   GCancellable *cancellable;
@@ -58,13 +62,6 @@ struct _GwPanLink {
   gboolean      writing;
   guint8        out_header[CPNS_FRAME_HEADER_LEN];
 };
-
-enum {
-  SIGNAL_FRAME,
-  SIGNAL_CLOSED,
-  N_SIGNALS
-};
-static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (GwPanLink, gw_pan_link, G_TYPE_OBJECT)
 
@@ -180,7 +177,12 @@ gw_pan_link_close (GwPanLink *self, const char *reason)
     }
   g_message ("%s link %s closed: %s", gw_transport_to_string (self->transport),
              self->address, reason);
-  g_signal_emit (self, signals[SIGNAL_CLOSED], 0, reason);
+  g_object_ref (self);
+  if (self->closed_func != NULL)
+    self->closed_func (self, self->closed_data);
+  if (self->consumer != NULL && self->consumer->closed != NULL)
+    self->consumer->closed (self, self->close_reason, self->consumer_data);
+  g_object_unref (self);
 }
 
 static void
@@ -222,14 +224,18 @@ took (GwPanLink *self, const guint8 *data, gsize n)
       return;
     }
   gw_pan_watch_touch (&self->watch);
+  g_object_ref (self);
   while (!self->closed && (frame = cpns_deframer_next (self->deframer, &len)) != NULL)
     {
       g_autoptr(GBytes) bytes = g_bytes_new (frame, len);
-      g_signal_emit (self, signals[SIGNAL_FRAME], 0, bytes);
+
+      if (self->consumer != NULL && self->consumer->frame != NULL)
+        self->consumer->frame (self, bytes, self->consumer_data);
     }
   /* Between frames a link holds no buffer (idle PNEs are many). */
   if (self->deframer != NULL && cpns_deframer_buffered (self->deframer) == 0)
     g_clear_pointer (&self->deframer, cpns_deframer_free);
+  g_object_unref (self);
 }
 
 /* ---- links with a descriptor ---- */
@@ -675,6 +681,21 @@ gw_pan_link_get_verdict_reason (GwPanLink *self)
 }
 
 void
+gw_pan_link_set_consumer (GwPanLink *self, const GwPanLinkConsumer *consumer,
+                          gpointer user_data)
+{
+  self->consumer = consumer;
+  self->consumer_data = user_data;
+}
+
+void
+gw_pan_link_set_closed_func (GwPanLink *self, GwPanLinkClosedFunc func, gpointer user_data)
+{
+  self->closed_func = func;
+  self->closed_data = user_data;
+}
+
+void
 gw_pan_link_set_remote (GwPanLink *self, GSocketAddress *remote)
 {
   g_set_object (&self->remote, remote);
@@ -753,14 +774,6 @@ gw_pan_link_class_init (GwPanLinkClass *klass)
 
   object_class->dispose = gw_pan_link_dispose;
   object_class->finalize = gw_pan_link_finalize;
-  /* One complete frame from the peer. */
-  signals[SIGNAL_FRAME] = g_signal_new ("frame", G_TYPE_FROM_CLASS (klass),
-                                        G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                        G_TYPE_NONE, 1, G_TYPE_BYTES);
-  /* The link is gone: (reason). */
-  signals[SIGNAL_CLOSED] = g_signal_new ("closed", G_TYPE_FROM_CLASS (klass),
-                                         G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                         G_TYPE_NONE, 1, G_TYPE_STRING);
 }
 
 static void

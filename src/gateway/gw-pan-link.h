@@ -22,6 +22,26 @@ G_DECLARE_FINAL_TYPE (GwPanLink, gw_pan_link, GW, PAN_LINK, GObject)
 
 GwPanLink   *gw_pan_link_new          (GIOStream *stream, GwTransport transport,
                                        const char *address, guint idle_timeout_s);
+
+/* Plain callbacks rather than signals: a signal connection costs more
+ * heap than the rest of an idle link, and a gateway holds thousands.
+ * The consumer (the PNE link above) gets the frames and the close; the
+ * transport that accepted the link (to count and stop its links) only the
+ * close, first.  Either may drop its reference to the link in a callback.
+ * Whoever goes away before the link sets its callbacks back to NULL. */
+typedef struct {
+  /* One complete frame from the peer. */
+  void (*frame)  (GwPanLink *link, GBytes *frame, gpointer user_data);
+  /* Emitted once: the link is gone. */
+  void (*closed) (GwPanLink *link, const char *reason, gpointer user_data);
+} GwPanLinkConsumer;
+
+typedef void (*GwPanLinkClosedFunc) (GwPanLink *link, gpointer user_data);
+
+void         gw_pan_link_set_consumer (GwPanLink *self, const GwPanLinkConsumer *consumer,
+                                       gpointer user_data);
+void         gw_pan_link_set_closed_func (GwPanLink *self, GwPanLinkClosedFunc func,
+                                          gpointer user_data);
 /* Reading starts.  A stream over one descriptor (a GSocketConnection, or
  * GUnixInputStream and GUnixOutputStream on one socket) is closed here: the
  * link keeps a duplicate of the descriptor in GwPanPoller's epoll set.

@@ -61,12 +61,6 @@ struct _GwPneLink {
   gboolean       relaying;
 };
 
-enum {
-  SIGNAL_CLOSED,
-  N_SIGNALS
-};
-static guint signals[N_SIGNALS];
-
 G_DEFINE_TYPE (GwPneLink, gw_pne_link, G_TYPE_OBJECT)
 
 static void decide (GwPneLink *self);
@@ -1045,6 +1039,8 @@ on_closed (GwPanLink *link, const char *reason, gpointer user_data)
   gw_pne_link_close (GW_PNE_LINK (user_data), reason);
 }
 
+static const GwPanLinkConsumer pan_link_consumer = { on_frame, on_closed };
+
 void
 gw_pne_link_close (GwPneLink *self, const char *reason)
 {
@@ -1062,7 +1058,8 @@ gw_pne_link_close (GwPneLink *self, const char *reason)
   g_clear_pointer (&self->session, cpns_session_free);
   g_queue_clear_full (&self->relay, (GDestroyNotify) g_bytes_unref);
   gw_pan_link_close (self->link, reason);
-  g_signal_emit (self, signals[SIGNAL_CLOSED], 0, reason);
+  gw_pan_link_set_consumer (self->link, NULL, NULL);
+  gw_pne_manager_link_closed (self->manager, self, reason);
   g_object_unref (self);
 }
 
@@ -1087,8 +1084,7 @@ gw_pne_link_new (GwPneManager *manager, GwPanLink *link)
   self->link = g_object_ref (link);
   self->self_id = gw_pne_manager_get_config (manager)->entity_id;
   self->server_id = gw_pne_manager_get_config (manager)->server_id;
-  g_signal_connect_object (link, "frame", G_CALLBACK (on_frame), self, 0);
-  g_signal_connect_object (link, "closed", G_CALLBACK (on_closed), self, 0);
+  gw_pan_link_set_consumer (link, &pan_link_consumer, self);
   return self;
 }
 
@@ -1100,6 +1096,8 @@ gw_pne_link_dispose (GObject *object)
   if (self->step != STEP_CLOSED && self->link != NULL)
     gw_pne_link_close (self, "the gateway is stopping");
   g_clear_object (&self->pne);
+  if (self->link != NULL)
+    gw_pan_link_set_consumer (self->link, NULL, NULL);
   g_clear_object (&self->link);
   G_OBJECT_CLASS (gw_pne_link_parent_class)->dispose (object);
 }
@@ -1127,9 +1125,6 @@ gw_pne_link_class_init (GwPneLinkClass *klass)
 
   object_class->dispose = gw_pne_link_dispose;
   object_class->finalize = gw_pne_link_finalize;
-  signals[SIGNAL_CLOSED] = g_signal_new ("closed", G_TYPE_FROM_CLASS (klass),
-                                         G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                         G_TYPE_NONE, 1, G_TYPE_STRING);
 }
 
 static void

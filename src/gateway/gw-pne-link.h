@@ -32,8 +32,8 @@ void        gw_pne_link_deliver     (GwPneLink *self, GBytes *record);
 gboolean    gw_pne_link_provision   (GwPneLink *self, GError **error);
 /* An agent appeared: asks, unless a request is in flight already. */
 void        gw_pne_link_credentials_available (GwPneLink *self);
+/* Closes the PAN link too; the manager hears of it once
+ * (gw_pne_manager_link_closed). */
 void        gw_pne_link_close       (GwPneLink *self, const char *reason);
-
-/* Signal "closed" (const char *reason): emitted once. */
 
 G_END_DECLS

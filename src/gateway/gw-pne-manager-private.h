@@ -34,6 +34,9 @@ gboolean        gw_pne_manager_probe_async     (GwPneManager *self, GwPanLink *l
                                                 GCancellable *cancellable,
                                                 GAsyncReadyCallback callback,
                                                 gpointer user_data);
+/* @link closed (once, from gw_pne_link_close()): the manager drops it. */
+void            gw_pne_manager_link_closed     (GwPneManager *self, GwPneLink *link,
+                                                const char *reason);
 void            gw_pne_manager_probe_finish    (GwPneManager *self, GwPanLink *link,
                                                 GAsyncResult *result);
 

@@ -113,7 +113,7 @@ add_pne (GwPneManager *self, const char *entity_id)
   if (pne != NULL)
     return pne;
   pne = gw_pne_new (entity_id);
-  g_hash_table_insert (self->pnes, g_strdup (entity_id), pne);
+  g_hash_table_insert (self->pnes, (char *) gw_pne_get_entity_id (pne), pne);
   g_signal_emit (self, signals[SIGNAL_PNE_ADDED], 0, pne);
   return pne;
 }
@@ -123,6 +123,7 @@ gw_pne_manager_claim (GwPneManager *self, GwPneLink *link, const char *pne_id,
                       GError **error)
 {
   GwPneLink *other;
+  GwPne *pne;
 
   if (strcmp (pne_id, self->config->entity_id) == 0 ||
       strcmp (pne_id, self->config->server_id) == 0 ||
@@ -140,9 +141,11 @@ gw_pne_manager_claim (GwPneManager *self, GwPneLink *link, const char *pne_id,
                    gw_pan_link_get_address (gw_pne_link_get_pan_link (other)));
       return NULL;
     }
-  g_hash_table_insert (self->active, g_strdup (pne_id), link);
+  pne = add_pne (self, pne_id);
+  /* The link holds the PNE, and with it the key, while it is active. */
+  g_hash_table_replace (self->active, (char *) gw_pne_get_entity_id (pne), link);
   forget_gone (self, pne_id);
-  return add_pne (self, pne_id);
+  return pne;
 }
 
 /* ---- verdicts ---- */
@@ -165,6 +168,9 @@ gw_pne_manager_probe_finish (GwPneManager *self, GwPanLink *link, GAsyncResult *
   g_autoptr(GError) error = NULL;
   g_autoptr(GwLinkProbe) probe = gw_link_probe_finish (result, &error);
 
+  /* Measured once per link: the address objects need not stay with every
+   * idle PNE. */
+  gw_pan_link_set_remote (link, NULL);
   if (probe == NULL)
     {
       g_autofree char *reason = g_strdup_printf ("not measured: %s", error->message);
@@ -225,10 +231,9 @@ note_gone (GwPneManager *self, const char *entity_id)
     }
 }
 
-static void
-on_link_closed (GwPneLink *link, const char *reason, gpointer user_data)
+void
+gw_pne_manager_link_closed (GwPneManager *self, GwPneLink *link, const char *reason)
 {
-  GwPneManager *self = user_data;
   GwPne *pne = gw_pne_link_get_pne (link);
 
   if (pne != NULL &&
@@ -248,7 +253,6 @@ on_link_closed (GwPneLink *link, const char *reason, gpointer user_data)
       if (!holds_local_key (self, gw_pne_get_entity_id (pne)))
         note_gone (self, gw_pne_get_entity_id (pne));
     }
-  g_signal_handlers_disconnect_by_data (link, self);
   g_ptr_array_remove_fast (self->links, link);
 }
 
@@ -270,7 +274,6 @@ gw_pne_manager_add_link (GwPneManager *self, GwPanLink *pan_link)
   GwPneLink *link = gw_pne_link_new (self, pan_link);
 
   g_ptr_array_add (self->links, link);
-  g_signal_connect (link, "closed", G_CALLBACK (on_link_closed), self);
   g_clear_handle_id (&self->trim_source, g_source_remove);
   self->trim_source = g_timeout_add_seconds (TRIM_AFTER_S, trim_cb, self);
   gw_pne_link_start (link);
@@ -450,8 +453,9 @@ gw_pne_manager_class_init (GwPneManagerClass *klass)
 static void
 gw_pne_manager_init (GwPneManager *self)
 {
-  self->pnes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
-  self->active = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  /* Keyed by the PNEs' own Entity IDs. */
+  self->pnes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
+  self->active = g_hash_table_new (g_str_hash, g_str_equal);
   self->links = g_ptr_array_new_with_free_func (g_object_unref);
   g_queue_init (&self->gone);
 }

@@ -30,6 +30,21 @@ static GParamSpec *props[N_PROPS];
 
 G_DEFINE_TYPE (GwPne, gw_pne, G_TYPE_OBJECT)
 
+/* Most PNEs never have a last error and many have no name: an empty text
+ * is not allocated (thousands of PNEs). */
+static char *
+dup_text (const char *value)
+{
+  return value == NULL || *value == '\0' ? (char *) "" : g_strdup (value);
+}
+
+static void
+free_text (char *text)
+{
+  if (*text != '\0')
+    g_free (text);
+}
+
 const char *
 gw_pne_state_to_string (GwPneState state)
 {
@@ -87,8 +102,8 @@ set_string (GwPne *self, char **field, const char *value, guint prop)
 {
   if (g_strcmp0 (*field, value) == 0)
     return;
-  g_free (*field);
-  *field = g_strdup (value);
+  free_text (*field);
+  *field = dup_text (value);
   g_object_notify_by_pspec (G_OBJECT (self), props[prop]);
 }
 
@@ -114,8 +129,8 @@ gw_pne_set_link (GwPne *self, GwTransport transport, const char *address,
   if (self->verdict != verdict || g_strcmp0 (self->verdict_reason, verdict_reason) != 0)
     {
       self->verdict = verdict;
-      g_free (self->verdict_reason);
-      self->verdict_reason = g_strdup (verdict_reason);
+      free_text (self->verdict_reason);
+      self->verdict_reason = dup_text (verdict_reason);
       g_object_notify_by_pspec (G_OBJECT (self), props[PROP_VERDICT]);
     }
   g_object_thaw_notify (G_OBJECT (self));
@@ -168,10 +183,10 @@ gw_pne_finalize (GObject *object)
   GwPne *self = GW_PNE (object);
 
   g_free (self->entity_id);
-  g_free (self->name);
-  g_free (self->address);
-  g_free (self->verdict_reason);
-  g_free (self->last_error);
+  free_text (self->name);
+  free_text (self->address);
+  free_text (self->verdict_reason);
+  free_text (self->last_error);
   G_OBJECT_CLASS (gw_pne_parent_class)->finalize (object);
 }
 
@@ -197,10 +212,7 @@ gw_pne_class_init (GwPneClass *klass)
 static void
 gw_pne_init (GwPne *self)
 {
-  self->name = g_strdup ("");
-  self->address = g_strdup ("");
-  self->verdict_reason = g_strdup ("");
-  self->last_error = g_strdup ("");
+  self->name = self->address = self->verdict_reason = self->last_error = (char *) "";
   self->transport = GW_TRANSPORT_WIRED;
   self->verdict = GW_VERDICT_UNKNOWN;
   self->state = GW_PNE_DISCONNECTED;

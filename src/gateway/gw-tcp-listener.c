@@ -30,12 +30,12 @@ static guint signals[N_SIGNALS];
 G_DEFINE_TYPE (GwTcpListener, gw_tcp_listener, G_TYPE_OBJECT)
 
 static void
-on_link_closed (GwPanLink *link, const char *reason, gpointer user_data)
+on_link_closed (GwPanLink *link, gpointer user_data)
 {
   GwTcpListener *self = user_data;
 
-  g_signal_handlers_disconnect_by_data (link, self);
-  g_ptr_array_remove (self->links, link);
+  gw_pan_link_set_closed_func (link, NULL, NULL);
+  g_ptr_array_remove_fast (self->links, link);
 }
 
 static char *
@@ -70,7 +70,7 @@ on_incoming (GSocketService *service, GSocketConnection *connection, GObject *so
                           self->idle_timeout_s);
   gw_pan_link_set_remote (link, remote);
   g_ptr_array_add (self->links, g_object_ref (link));
-  g_signal_connect (link, "closed", G_CALLBACK (on_link_closed), self);
+  gw_pan_link_set_closed_func (link, on_link_closed, self);
   g_message ("link from %s (%u open)", address, self->links->len);
   g_signal_emit (self, signals[SIGNAL_LINK], 0, link);
   gw_pan_link_start (link);

@@ -46,6 +46,8 @@ on_closed (GwPanLink *link, const char *reason, gpointer user_data)
   f->closed = g_strdup (reason);
 }
 
+static const GwPanLinkConsumer consumer = { on_frame, on_closed };
+
 static void
 on_accept (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -58,8 +60,7 @@ static void
 attach (Fixture *f, GIOStream *stream, guint idle_timeout)
 {
   f->link = gw_pan_link_new (stream, GW_TRANSPORT_WIFI, "127.0.0.1", idle_timeout);
-  g_signal_connect (f->link, "frame", G_CALLBACK (on_frame), f);
-  g_signal_connect (f->link, "closed", G_CALLBACK (on_closed), f);
+  gw_pan_link_set_consumer (f->link, &consumer, f);
   gw_pan_link_start (f->link);
 }
 
@@ -404,6 +405,8 @@ all_delivered_or_dropped (Many *m)
   return TRUE;
 }
 
+static const GwPanLinkConsumer many_consumer = { on_many_frame, on_many_closed };
+
 static void
 test_many_links (void)
 {
@@ -434,8 +437,7 @@ test_many_links (void)
       m.links[i] = gw_pan_link_new (G_IO_STREAM (server_side), GW_TRANSPORT_WIFI,
                                     "127.0.0.1", 1);
       g_object_set_data (G_OBJECT (m.links[i]), "index", GUINT_TO_POINTER (i));
-      g_signal_connect (m.links[i], "frame", G_CALLBACK (on_many_frame), &m);
-      g_signal_connect (m.links[i], "closed", G_CALLBACK (on_many_closed), &m);
+      gw_pan_link_set_consumer (m.links[i], &many_consumer, &m);
       gw_pan_link_start (m.links[i]);
       /* The link has the connection to itself now. */
       g_assert_true (g_io_stream_is_closed (G_IO_STREAM (server_side)));
