@@ -32,7 +32,10 @@ typedef struct {
 
 typedef struct {
   GwUpstream *self;          /* not a reference: requests never outlive dispose */
-  GList       link;          /* in self->requests while in flight */
+  GList       link;          /* in self->waiting, then in self->requests */
+  gboolean    started;       /* handed to libcurl */
+  guint       timeout_ms;
+  gint64      queued_at;     /* monotonic: the wait counts against the timeout */
   GTask      *task;
   CURL       *easy;
   char       *url;
@@ -59,7 +62,9 @@ struct _GwUpstream {
   struct curl_slist *headers;
   GSource           *timer;
   GHashTable        *watches;        /* fd -> Watch */
-  GQueue             requests;       /* Request, in flight */
+  GQueue             requests;       /* Request, in flight in libcurl */
+  GQueue             waiting;        /* Request, for a place among GW_UPSTREAM_MAX_ACTIVE */
+  GSource           *wait_timer;     /* the earliest deadline among them */
 };
 
 G_DEFINE_TYPE (GwUpstream, gw_upstream, G_TYPE_OBJECT)
@@ -67,6 +72,8 @@ G_DEFINE_TYPE (GwUpstream, gw_upstream, G_TYPE_OBJECT)
 G_DEFINE_QUARK (gw-upstream-error-quark, gw_upstream_error)
 
 /* ---- requests ---- */
+
+static void start_waiting (GwUpstream *self);
 
 static void
 request_free (Request *req)
@@ -87,13 +94,13 @@ request_free (Request *req)
 static void
 request_detach (GwUpstream *self, Request *req)
 {
-  g_queue_unlink (&self->requests, &req->link);
+  g_queue_unlink (req->started ? &self->requests : &self->waiting, &req->link);
   if (req->cancel_source != NULL)
     {
       g_source_destroy (req->cancel_source);
       g_clear_pointer (&req->cancel_source, g_source_unref);
     }
-  if (self->multi != NULL)
+  if (self->multi != NULL && req->easy != NULL)
     curl_multi_remove_handle (self->multi, req->easy);
   g_clear_pointer (&req->easy, curl_easy_cleanup);
 }
@@ -281,6 +288,7 @@ drive (GwUpstream *self, curl_socket_t fd, int events)
   drain (self, &done);
   while ((link = g_queue_pop_head_link (&done)) != NULL)
     request_deliver (link->data);
+  start_waiting (self);
 }
 
 static gboolean
@@ -294,6 +302,7 @@ on_cancelled (GCancellable *cancellable G_GNUC_UNUSED, gpointer user_data)
   g_debug ("%s", req->error->message);
   request_detach (self, req);
   request_deliver (req);
+  start_waiting (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -418,9 +427,10 @@ gw_upstream_dispose (GObject *object)
   GQueue done = G_QUEUE_INIT;
   GList *link;
 
-  while (!g_queue_is_empty (&self->requests))
+  while (!g_queue_is_empty (&self->requests) || !g_queue_is_empty (&self->waiting))
     {
-      Request *req = g_queue_peek_head (&self->requests);
+      Request *req = g_queue_peek_head (!g_queue_is_empty (&self->requests) ? &self->requests
+                                                                            : &self->waiting);
 
       g_set_error (&req->error, GW_UPSTREAM_ERROR, GW_UPSTREAM_ERROR_CANCELLED,
                    "POST %s: cancelled, the upstream client is going away", req->url);
@@ -433,6 +443,11 @@ gw_upstream_dispose (GObject *object)
   g_clear_pointer (&self->share, curl_share_cleanup);
   g_clear_pointer (&self->headers, curl_slist_free_all);
   clear_timer (self);
+  if (self->wait_timer != NULL)
+    {
+      g_source_destroy (self->wait_timer);
+      g_clear_pointer (&self->wait_timer, g_source_unref);
+    }
   if (self->watches != NULL)
     g_hash_table_remove_all (self->watches);
 
@@ -479,6 +494,7 @@ gw_upstream_init (GwUpstream *self)
   self->context = g_main_context_ref_thread_default ();
   self->watches = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) watch_free);
   g_queue_init (&self->requests);
+  g_queue_init (&self->waiting);
 }
 
 static gboolean
@@ -715,7 +731,6 @@ gw_upstream_post_async (GwUpstream *self, const char *path, GBytes *body, guint 
   g_autofree char *url = NULL;
   Request *req;
   gsize len;
-  CURLMcode rc;
 
   g_return_if_fail (GW_IS_UPSTREAM (self));
   g_return_if_fail (path != NULL && path[0] == '/');
@@ -765,16 +780,8 @@ gw_upstream_post_async (GwUpstream *self, const char *path, GBytes *body, guint 
   req->link.data = req;
   req->url = g_steal_pointer (&url);
   req->body = g_bytes_ref (body);
-  req->response = g_byte_array_new ();
-  req->easy = curl_easy_init ();
-  if (req->easy == NULL || !request_setup (self, req, timeout_ms))
-    {
-      g_task_return_new_error (task, GW_UPSTREAM_ERROR, GW_UPSTREAM_ERROR_FAILED,
-                               "POST %s: cannot set up a libcurl transfer", req->url);
-      g_clear_pointer (&req->easy, curl_easy_cleanup);
-      request_free (req);
-      return;
-    }
+  req->timeout_ms = timeout_ms > 0 ? timeout_ms : self->total_ms;
+  req->queued_at = g_get_monotonic_time ();
   req->task = g_steal_pointer (&task);
 
   /* Cancellation arrives through the main context even if another thread
@@ -787,16 +794,130 @@ gw_upstream_post_async (GwUpstream *self, const char *path, GBytes *body, guint 
       g_source_attach (req->cancel_source, self->context);
     }
 
-  g_queue_push_tail_link (&self->requests, &req->link);
   g_debug ("POST %s: %" G_GSIZE_FORMAT " bytes", req->url, len);
+  g_queue_push_tail_link (&self->waiting, &req->link);
+  start_waiting (self);
+}
+
+static void
+set_timed_out_waiting (Request *req)
+{
+  g_set_error (&req->error, GW_UPSTREAM_ERROR, GW_UPSTREAM_ERROR_UNREACHABLE,
+               "POST %s: timed out after %u ms waiting for a connection", req->url,
+               req->timeout_ms);
+}
+
+static gint64
+waiting_deadline (const Request *req)
+{
+  return req->queued_at + (gint64) req->timeout_ms * 1000;
+}
+
+static gboolean on_wait_timer (gpointer user_data);
+
+/* One timer for all waiting requests, at the earliest deadline. */
+static void
+schedule_wait_timer (GwUpstream *self)
+{
+  gint64 earliest = G_MAXINT64;
+
+  if (self->wait_timer != NULL)
+    {
+      g_source_destroy (self->wait_timer);
+      g_clear_pointer (&self->wait_timer, g_source_unref);
+    }
+  for (GList *l = self->waiting.head; l != NULL; l = l->next)
+    earliest = MIN (earliest, waiting_deadline (l->data));
+  if (earliest == G_MAXINT64)
+    return;
+  self->wait_timer = g_timeout_source_new (
+    (guint) CLAMP ((earliest - g_get_monotonic_time ()) / 1000 + 1, 0, G_MAXINT));
+  g_source_set_callback (self->wait_timer, on_wait_timer, self, NULL);
+  g_source_set_static_name (self->wait_timer, "GwUpstream waiting");
+  g_source_attach (self->wait_timer, self->context);
+}
+
+static gboolean
+on_wait_timer (gpointer user_data)
+{
+  g_autoptr(GwUpstream) self = g_object_ref (user_data);
+  GQueue expired = G_QUEUE_INIT;
+  gint64 now = g_get_monotonic_time ();
+  GList *l, *next;
+
+  g_clear_pointer (&self->wait_timer, g_source_unref);
+  for (l = self->waiting.head; l != NULL; l = next)
+    {
+      Request *req = l->data;
+
+      next = l->next;
+      if (waiting_deadline (req) > now)
+        continue;
+      set_timed_out_waiting (req);
+      request_detach (self, req);
+      g_queue_push_tail_link (&expired, &req->link);
+    }
+  schedule_wait_timer (self);
+  while ((l = g_queue_pop_head_link (&expired)) != NULL)
+    request_deliver (l->data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Hands @req to libcurl; FALSE with req->error set when it cannot go. */
+static gboolean
+request_start (GwUpstream *self, Request *req)
+{
+  gint64 waited_ms = (g_get_monotonic_time () - req->queued_at) / 1000;
+  CURLMcode rc;
+
+  g_queue_unlink (&self->waiting, &req->link);
+  g_queue_push_tail_link (&self->requests, &req->link);
+  req->started = TRUE;
+  if (waited_ms >= req->timeout_ms)
+    {
+      set_timed_out_waiting (req);
+      return FALSE;
+    }
+  req->response = g_byte_array_new ();
+  req->easy = curl_easy_init ();
+  if (req->easy == NULL || !request_setup (self, req, req->timeout_ms - (guint) waited_ms))
+    {
+      g_set_error (&req->error, GW_UPSTREAM_ERROR, GW_UPSTREAM_ERROR_FAILED,
+                   "POST %s: cannot set up a libcurl transfer", req->url);
+      return FALSE;
+    }
   rc = curl_multi_add_handle (self->multi, req->easy);
   if (rc != CURLM_OK)
     {
       g_set_error (&req->error, GW_UPSTREAM_ERROR, GW_UPSTREAM_ERROR_FAILED,
                    "POST %s: %s", req->url, curl_multi_strerror (rc));
-      request_detach (self, req);
-      request_deliver (req);
+      return FALSE;
     }
+  return TRUE;
+}
+
+/* Fills the places among GW_UPSTREAM_MAX_ACTIVE in order; requests that cannot start
+ * are delivered afterwards, as their callbacks may post again. */
+static void
+start_waiting (GwUpstream *self)
+{
+  GQueue failed = G_QUEUE_INIT;
+  GList *link;
+
+  while (self->multi != NULL && g_queue_get_length (&self->requests) < GW_UPSTREAM_MAX_ACTIVE &&
+         !g_queue_is_empty (&self->waiting))
+    {
+      Request *req = g_queue_peek_head (&self->waiting);
+
+      if (!request_start (self, req))
+        {
+          request_detach (self, req);
+          g_queue_push_tail_link (&failed, &req->link);
+        }
+    }
+  schedule_wait_timer (self);
+  while ((link = g_queue_pop_head_link (&failed)) != NULL)
+    request_deliver (link->data);
 }
 
 GBytes *

@@ -784,6 +784,62 @@ test_cancel (void)
   settle ();
 }
 
+/* Beyond GW_UPSTREAM_MAX_ACTIVE, requests wait in the upstream's own queue:
+ * one cancelled there or out of time there never reaches the server, and
+ * the others go in order once places free up. */
+static void
+test_waiting (void)
+{
+  g_autoptr(TestServer) ts = test_server_new ("server");
+  g_autoptr(GwUpstream) up = upstream_for (ts, "ca.pem");
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GBytes) body = random_bytes (64);
+  Result held[GW_UPSTREAM_MAX_ACTIVE];
+  g_auto(Result) cancelled = { 0 };
+  g_auto(Result) late = { 0 };
+  g_auto(Result) queued = { 0 };
+
+  for (guint i = 0; i < GW_UPSTREAM_MAX_ACTIVE; i++)
+    start (up, "/hold", NULL, 0, NULL, &held[i]);
+  start (up, "/echo", body, 0, cancellable, &cancelled);
+  start (up, "/echo", body, 300, NULL, &late);
+  start (up, "/echo", body, 0, NULL, &queued);
+  /* The server holds as many as there are connections; libcurl has the
+   * others of the first batch waiting for one. */
+  while (ts->requests < GW_UPSTREAM_MAX_CONNECTIONS)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_cancellable_cancel (cancellable);
+  wait_for (&cancelled);
+  g_assert_error (cancelled.error, GW_UPSTREAM_ERROR, GW_UPSTREAM_ERROR_CANCELLED);
+  wait_for (&late);
+  g_assert_error (late.error, GW_UPSTREAM_ERROR, GW_UPSTREAM_ERROR_UNREACHABLE);
+  g_assert_nonnull (strstr (late.error->message, "waiting for a connection"));
+  g_test_message ("%s", late.error->message);
+  g_assert_false (queued.done);
+  g_assert_cmpuint (ts->requests, ==, GW_UPSTREAM_MAX_CONNECTIONS);
+
+  while (ts->requests < GW_UPSTREAM_MAX_ACTIVE)
+    {
+      test_server_release (ts);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  test_server_release (ts);
+  wait_for (&queued);
+  g_assert_no_error (queued.error);
+  g_assert_true (g_bytes_equal (queued.body, body));
+  for (guint i = 0; i < GW_UPSTREAM_MAX_ACTIVE; i++)
+    {
+      wait_for (&held[i]);
+      g_assert_no_error (held[i].error);
+      g_assert_cmpuint (held[i].status, ==, 200);
+      result_clear (&held[i]);
+    }
+  /* The cancelled and the late one never went out. */
+  g_assert_cmpuint (ts->requests, ==, GW_UPSTREAM_MAX_ACTIVE + 1);
+  settle ();
+}
+
 static void
 test_too_large (void)
 {
@@ -1055,6 +1111,7 @@ main (int argc, char **argv)
   add_test ("/upstream/untrusted", test_untrusted);
   add_test ("/upstream/timeout", test_timeout);
   add_test ("/upstream/cancel", test_cancel);
+  add_test ("/upstream/waiting", test_waiting);
   add_test ("/upstream/too-large", test_too_large);
   add_test ("/upstream/dispose-in-flight", test_dispose_in_flight);
   add_test ("/upstream/insecure", test_insecure);
