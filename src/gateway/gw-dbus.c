@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "gw-agent-manager.h"
+#include "gw-dbus-pne.h"
 #include "gw-error.h"
 #include "gw-pne-manager.h"
 #include "pngw-dbus-generated.h"
@@ -19,7 +20,6 @@ struct _GwDbus {
   GwDaemon                 *daemon;
   guint                     owner_id;
   GDBusConnection          *connection;
-  GDBusObjectManagerServer *manager;
   PngwGateway1             *gateway;
   GwAgentManager           *agents;
   gboolean                  enrolling;
@@ -27,7 +27,8 @@ struct _GwDbus {
 
   /* The PNEs; NULL when the daemon has no PAN. */
   GwPneManager             *pnes;
-  GHashTable               *pne_objects;       /* Entity ID -> GDBusObjectSkeleton */
+  /* Their objects and the ObjectManager; NULL while off the bus. */
+  GwDbusPnes               *pne_objects;
   /* Entity ID -> unique name of the caller of its latest accepted Provision:
    * its agents are asked first for that PNE's credentials. */
   GHashTable               *provision_callers;
@@ -136,7 +137,8 @@ typedef struct {
   GwDbus                *self;
   GDBusMethodInvocation *invocation;
   PermittedFunc          func;
-  gpointer               data;
+  gpointer               data;       /* func frees it... */
+  GDestroyNotify         data_free;  /* ...or this, when func is not called */
 } Check;
 
 static void
@@ -156,7 +158,7 @@ on_caller_uid (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       g_variant_get (reply, "(u)", &uid);
       if (uid_is_permitted (uid))
-        c->func (c->self, c->invocation, c->data);
+        c->func (c->self, c->invocation, g_steal_pointer (&c->data));
       else
         {
           g_message ("refused %s from uid %u: not root nor in group " PNGW_GROUP,
@@ -166,6 +168,8 @@ on_caller_uid (GObject *source, GAsyncResult *result, gpointer user_data)
             "only root and members of the group " PNGW_GROUP " may do this");
         }
     }
+  if (c->data != NULL && c->data_free != NULL)
+    c->data_free (c->data);
   g_object_unref (c->invocation);
   g_object_unref (c->self);
   g_free (c);
@@ -175,7 +179,7 @@ on_caller_uid (GObject *source, GAsyncResult *result, gpointer user_data)
  * from the caller's UID, before anything that changes state. */
 static void
 when_permitted (GwDbus *self, GDBusMethodInvocation *invocation, PermittedFunc func,
-                gpointer data)
+                gpointer data, GDestroyNotify data_free)
 {
   Check *c = g_new0 (Check, 1);
 
@@ -183,6 +187,7 @@ when_permitted (GwDbus *self, GDBusMethodInvocation *invocation, PermittedFunc f
   c->invocation = g_object_ref (invocation);
   c->func = func;
   c->data = data;
+  c->data_free = data_free;
   g_dbus_connection_call (self->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                           "org.freedesktop.DBus", "GetConnectionUnixUser",
                           g_variant_new ("(s)",
@@ -295,7 +300,7 @@ enroll_permitted (GwDbus *self, GDBusMethodInvocation *invocation, gpointer data
 static gboolean
 handle_enroll (PngwGateway1 *gateway, GDBusMethodInvocation *invocation, gpointer user_data)
 {
-  when_permitted (user_data, invocation, enroll_permitted, NULL);
+  when_permitted (user_data, invocation, enroll_permitted, NULL, NULL);
   return TRUE;
 }
 
@@ -324,7 +329,7 @@ forget_permitted (GwDbus *self, GDBusMethodInvocation *invocation, gpointer data
 static gboolean
 handle_forget (PngwGateway1 *gateway, GDBusMethodInvocation *invocation, gpointer user_data)
 {
-  when_permitted (user_data, invocation, forget_permitted, NULL);
+  when_permitted (user_data, invocation, forget_permitted, NULL, NULL);
   return TRUE;
 }
 
@@ -346,62 +351,11 @@ gw_dbus_pne_object_path (const char *entity_id)
   return g_string_free (path, FALSE);
 }
 
-/* Names and errors come from devices; a D-Bus string must be UTF-8. */
-static void
-set_text (PngwPNE1 *iface, void (*setter) (PngwPNE1 *, const char *), const char *value)
-{
-  g_autofree char *valid = NULL;
-
-  if (value == NULL)
-    value = "";
-  else if (!g_utf8_validate (value, -1, NULL))
-    value = valid = g_utf8_make_valid (value, -1);
-  setter (iface, value);
-}
-
-/* The generated setters only schedule PropertiesChanged for values that
- * differ, so syncing everything on any notify is enough. */
-static void
-sync_pne (GwPne *pne, PngwPNE1 *iface)
-{
-  set_text (iface, pngw_pne1_set_entity_id, gw_pne_get_entity_id (pne));
-  set_text (iface, pngw_pne1_set_name, gw_pne_get_name (pne));
-  set_text (iface, pngw_pne1_set_transport, gw_transport_to_string (gw_pne_get_transport (pne)));
-  set_text (iface, pngw_pne1_set_address, gw_pne_get_address (pne));
-  set_text (iface, pngw_pne1_set_link_security,
-            gw_verdict_to_string (gw_pne_get_verdict (pne)));
-  set_text (iface, pngw_pne1_set_link_security_reason, gw_pne_get_verdict_reason (pne));
-  set_text (iface, pngw_pne1_set_eukey_path, gw_pne_path_to_string (gw_pne_get_path (pne)));
-  set_text (iface, pngw_pne1_set_state, gw_pne_state_to_string (gw_pne_get_state (pne)));
-  set_text (iface, pngw_pne1_set_last_error, gw_pne_get_last_error (pne));
-}
-
-static void
-on_pne_notify (GObject *object, GParamSpec *pspec, gpointer user_data)
-{
-  sync_pne (GW_PNE (object), user_data);
-}
-
-GDBusObjectSkeleton *
-gw_dbus_pne_object_new (GwPne *pne)
-{
-  g_autofree char *path = gw_dbus_pne_object_path (gw_pne_get_entity_id (pne));
-  PngwObjectSkeleton *object = pngw_object_skeleton_new (path);
-  g_autoptr(PngwPNE1) iface = pngw_pne1_skeleton_new ();
-
-  sync_pne (pne, iface);
-  /* Disconnected when the skeleton goes, whoever goes first. */
-  g_signal_connect_object (pne, "notify", G_CALLBACK (on_pne_notify), iface, 0);
-  pngw_object_skeleton_set_pne1 (object, iface);
-  return G_DBUS_OBJECT_SKELETON (object);
-}
-
 static void
 provision_permitted (GwDbus *self, GDBusMethodInvocation *invocation, gpointer data)
 {
-  g_autoptr(PngwPNE1) iface = data;
+  g_autofree char *id = data;
   g_autoptr(GError) error = NULL;
-  const char *id = pngw_pne1_get_entity_id (iface);
   const char *sender = g_dbus_method_invocation_get_sender (invocation);
   g_autofree char *previous = NULL;
 
@@ -425,73 +379,56 @@ provision_permitted (GwDbus *self, GDBusMethodInvocation *invocation, gpointer d
       return;
     }
   /* The caller sees the State the request led to before the reply. */
-  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (iface));
-  pngw_pne1_complete_provision (iface, invocation);
-}
-
-static gboolean
-handle_pne_provision (PngwPNE1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
-{
-  when_permitted (user_data, invocation, provision_permitted, g_object_ref (iface));
-  return TRUE;
+  if (self->pne_objects != NULL)
+    gw_dbus_pnes_flush (self->pne_objects, id);
+  g_dbus_method_invocation_return_value (invocation, NULL);
 }
 
 static void
 forget_pne_permitted (GwDbus *self, GDBusMethodInvocation *invocation, gpointer data)
 {
-  g_autoptr(PngwPNE1) iface = data;
+  g_autofree char *id = data;
   g_autoptr(GError) error = NULL;
 
   if (self->pnes == NULL)
     g_dbus_method_invocation_return_dbus_error (invocation, "org.cpns.Error.NotFound",
                                                 "this gateway serves no PNE");
-  else if (!gw_pne_manager_forget (self->pnes, pngw_pne1_get_entity_id (iface), &error))
+  else if (!gw_pne_manager_forget (self->pnes, id, &error))
     return_error (invocation, error);
   else
-    pngw_pne1_complete_forget (iface, invocation);
+    g_dbus_method_invocation_return_value (invocation, NULL);
 }
 
-static gboolean
-handle_pne_forget (PngwPNE1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+static void
+on_pne_method (GDBusMethodInvocation *invocation, const char *entity_id, gpointer user_data)
 {
-  when_permitted (user_data, invocation, forget_pne_permitted, g_object_ref (iface));
-  return TRUE;
+  const char *method = g_dbus_method_invocation_get_method_name (invocation);
+
+  /* The XML has no other methods: GDBus refused the rest. */
+  when_permitted (user_data, invocation,
+                  strcmp (method, "Provision") == 0 ? provision_permitted :
+                  forget_pne_permitted, g_strdup (entity_id), g_free);
 }
 
 static void
 on_pne_added (GwPneManager *manager, GwPne *pne, gpointer user_data)
 {
   GwDbus *self = user_data;
-  g_autoptr(GDBusObjectSkeleton) object = NULL;
-  g_autoptr(PngwPNE1) iface = NULL;
 
-  /* Objects cost memory per PNE: none while there is no bus to show
-   * them on (they are made when the bus comes). */
-  if (self->connection == NULL)
-    return;
-  object = gw_dbus_pne_object_new (pne);
-  iface = pngw_object_get_pne1 (PNGW_OBJECT (object));
-  g_signal_connect_object (iface, "handle-provision", G_CALLBACK (handle_pne_provision),
-                           self, 0);
-  g_signal_connect_object (iface, "handle-forget", G_CALLBACK (handle_pne_forget), self, 0);
-  g_hash_table_replace (self->pne_objects, g_strdup (gw_pne_get_entity_id (pne)),
-                        g_object_ref (object));
-  g_dbus_object_manager_server_export (self->manager, object);
+  /* Nothing per PNE while there is no bus to show them on: they are
+   * added when the bus comes. */
+  if (self->pne_objects != NULL)
+    gw_dbus_pnes_add (self->pne_objects, pne);
 }
 
 static void
 on_pne_removed (GwPneManager *manager, GwPne *pne, gpointer user_data)
 {
   GwDbus *self = user_data;
-  const char *id = gw_pne_get_entity_id (pne);
-  GDBusObjectSkeleton *object = g_hash_table_lookup (self->pne_objects, id);
 
-  if (object == NULL)
-    return;
-  g_dbus_object_manager_server_unexport (self->manager,
-                                         g_dbus_object_get_object_path (G_DBUS_OBJECT (object)));
-  g_hash_table_remove (self->pne_objects, id);
-  g_hash_table_remove (self->provision_callers, id);
+  if (self->pne_objects != NULL)
+    gw_dbus_pnes_remove (self->pne_objects, pne);
+  g_hash_table_remove (self->provision_callers, gw_pne_get_entity_id (pne));
 }
 
 /* ---- the PNE manager's credential source: the agents ---- */
@@ -600,7 +537,7 @@ static gboolean
 handle_register_agent (PngwGateway1 *gateway, GDBusMethodInvocation *invocation,
                        const char *path, gpointer user_data)
 {
-  when_permitted (user_data, invocation, register_permitted, g_strdup (path));
+  when_permitted (user_data, invocation, register_permitted, g_strdup (path), g_free);
   return TRUE;
 }
 
@@ -642,7 +579,8 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_da
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->gateway),
                                          connection, GW_DBUS_PATH, &error))
     g_warning ("cannot export %s: %s", GW_DBUS_PATH, error->message);
-  g_dbus_object_manager_server_set_connection (self->manager, connection);
+  /* The ObjectManager lists the PNEs; it is there also without a PAN. */
+  self->pne_objects = gw_dbus_pnes_new (connection, on_pne_method, self);
   if (self->pnes != NULL)
     {
       g_autoptr(GPtrArray) known = gw_pne_manager_list_pnes (self->pnes);
@@ -722,9 +660,8 @@ gw_dbus_dispose (GObject *object)
   g_clear_handle_id (&self->owner_id, g_bus_unown_name);
   set_credential_source (self, FALSE);
   g_clear_object (&self->pnes);
-  g_clear_pointer (&self->pne_objects, g_hash_table_unref);
+  g_clear_object (&self->pne_objects);
   g_clear_pointer (&self->provision_callers, g_hash_table_unref);
-  g_clear_object (&self->manager);
   g_clear_object (&self->gateway);
   g_clear_object (&self->agents);
   g_clear_object (&self->connection);
@@ -746,9 +683,6 @@ static void
 gw_dbus_init (GwDbus *self)
 {
   self->cancellable = g_cancellable_new ();
-  /* PNE objects appear below the gateway; the manager lists them. */
-  self->manager = g_dbus_object_manager_server_new (GW_DBUS_PATH);
-  self->pne_objects = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->provision_callers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->credential_source.request_async = source_request_async;
   self->credential_source.request_finish = source_request_finish;

@@ -3,14 +3,14 @@
 
 /* The D-Bus edge of pngwd: org.cpns.Gateway1 at /org/cpns/Gateway1 (with
  * an ObjectManager for the PNE objects below it), one org.cpns.PNE1 object
- * per GwPne, agents (also the credential source of the PNE manager), caller
- * checks, and GwError mapped to org.cpns.Error.*.  A thin adapter: the
- * logic is in GwDaemon, GwPneManager and GwAgentManager. */
+ * per GwPne (served by gw-dbus-pne), agents (also the credential source of
+ * the PNE manager), caller checks, and GwError mapped to org.cpns.Error.*.
+ * A thin adapter: the logic is in GwDaemon, GwPneManager and
+ * GwAgentManager. */
 
 #include <gio/gio.h>
 
 #include "gw-daemon.h"
-#include "gw-pne.h"
 
 G_BEGIN_DECLS
 
@@ -32,9 +32,5 @@ const char *gw_error_to_dbus_name (const GError *error);
 /* /org/cpns/Gateway1/pne/ and @entity_id with every byte but A-Z, a-z and
  * 0-9 written as _xx (docs/dbus-api.md, "PNE object paths"). */
 char       *gw_dbus_pne_object_path (const char *entity_id);
-/* An object at @pne's path whose org.cpns.PNE1 (a PngwPNE1 skeleton) takes
- * its properties from @pne and follows its notify; methods are not
- * handled.  Not exported yet. */
-GDBusObjectSkeleton *gw_dbus_pne_object_new (GwPne *pne);
 
 G_END_DECLS
