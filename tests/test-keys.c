@@ -362,6 +362,82 @@ make_entry (const char *name, guint8 fill)
   return e;
 }
 
+/* Entries at every field's largest: the save sizes its buffer from the
+ * entries, so it must still fit them all, and read back the same.
+ * Then at the other end: the fewest bytes. */
+static void
+test_keystore_sizes (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("cpns-ks-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "state", "keys", NULL);
+  g_autofree char *kek = g_build_filename (dir, "kek", NULL);
+  g_autoptr(GError) error = NULL;
+  const guint n = 300;
+
+  {
+    g_autoptr(CpnsKeystore) ks = cpns_keystore_open (path, kek, TRUE, &error);
+
+    g_assert_no_error (error);
+    for (guint i = 0; i < n; i++)
+      {
+        g_autoptr(CpnsKeyEntry) e = make_entry ("x", i);
+        guint8 key[64];
+        g_autofree char *name = g_strdup_printf ("%0128u", i);
+
+        g_free (e->name);
+        e->name = g_steal_pointer (&name);
+        g_free (e->self_id);
+        e->self_id = g_strnfill (CPNS_ID_MAX, 'g');
+        g_free (e->peer_id);
+        e->peer_id = g_strnfill (CPNS_ID_MAX, 'p');
+        g_free (e->user_id);
+        e->user_id = i % 2 == 0 ? g_strnfill (CPNS_USER_ID_MAX, 'u') : NULL;
+        e->kid_len = CPNS_KID_MAX;
+        memset (e->kid, i, CPNS_KID_MAX);
+        memset (key, i, sizeof key);
+        cpns_secret_free (e->key);
+        e->key = cpns_secret_new (key, sizeof key);
+        e->created = G_MAXINT64;
+        g_assert_true (cpns_keystore_set (ks, e, &error));
+      }
+    g_assert_true (cpns_keystore_save (ks, &error));
+    g_assert_no_error (error);
+  }
+  {
+    g_autoptr(CpnsKeystore) ks = cpns_keystore_open (path, kek, FALSE, &error);
+    g_auto(GStrv) names = NULL;
+    const CpnsKeyEntry *got;
+
+    g_assert_no_error (error);
+    names = cpns_keystore_list (ks);
+    g_assert_cmpuint (g_strv_length (names), ==, n);
+    got = cpns_keystore_lookup (ks, names[n - 1]);
+    g_assert_cmpuint (strlen (got->peer_id), ==, CPNS_ID_MAX);
+    g_assert_cmpuint (got->key->len, ==, 64);
+    g_assert_cmpuint (got->kid_len, ==, CPNS_KID_MAX);
+    for (guint i = 0; i < n; i++)
+      g_assert_true (cpns_keystore_remove (ks, names[i]));
+    /* Empty. */
+    g_assert_true (cpns_keystore_save (ks, &error));
+    g_assert_no_error (error);
+  }
+  {
+    g_autoptr(CpnsKeystore) ks = cpns_keystore_open (path, kek, FALSE, &error);
+    g_auto(GStrv) names = NULL;
+
+    g_assert_no_error (error);
+    names = cpns_keystore_list (ks);
+    g_assert_cmpuint (g_strv_length (names), ==, 0);
+  }
+  g_unlink (path);
+  g_unlink (kek);
+  {
+    g_autofree char *state = g_path_get_dirname (path);
+    g_rmdir (state);
+  }
+  g_rmdir (dir);
+}
+
 static void
 test_keystore (void)
 {
@@ -504,5 +580,6 @@ main (int argc, char **argv)
   g_test_add_func ("/keys/wraps", test_wraps);
   g_test_add_func ("/keys/key-client", test_key_client);
   g_test_add_func ("/keys/keystore", test_keystore);
+  g_test_add_func ("/keys/keystore-sizes", test_keystore_sizes);
   return g_test_run ();
 }

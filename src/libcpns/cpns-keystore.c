@@ -290,6 +290,34 @@ put_str (CpnsCborWriter *w, const char *s)
 }
 
 static gsize
+text_len (const char *text)
+{
+  return text != NULL ? strlen (text) : 0;
+}
+
+/* At least the encoded size: a head of at most 9 bytes per item besides
+ * the texts and bytes themselves.  A gateway saves its keystore once per
+ * PNE, so the buffer is sized to the entries rather than to the largest
+ * entry possible times their number (1 MB for a thousand PNEs). */
+static gsize
+encoded_bound (CpnsKeystore *ks)
+{
+  GHashTableIter iter;
+  gpointer value;
+  gsize bound = 64;
+
+  g_hash_table_iter_init (&iter, ks->entries);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      const CpnsKeyEntry *e = value;
+
+      bound += 19 * 9 + text_len (e->name) + text_len (e->self_id) + text_len (e->peer_id) +
+               text_len (e->user_id) + e->kid_len + e->key->len;
+    }
+  return bound;
+}
+
+static gsize
 encode_entries (CpnsKeystore *ks, guint8 *buf, gsize cap)
 {
   g_auto(GStrv) names = cpns_keystore_list (ks);
@@ -594,8 +622,7 @@ gboolean
 cpns_keystore_save (CpnsKeystore *ks, GError **error)
 {
   g_autoptr(CpnsAead) aead = NULL;
-  gsize cap = 256 + g_hash_table_size (ks->entries) * 1024;  /* above any entry */
-  g_autoptr(CpnsSecret) plain = cpns_secret_new0 (cap);
+  g_autoptr(CpnsSecret) plain = cpns_secret_new0 (encoded_bound (ks));
   g_autoptr(CpnsSecret) file = NULL;
   gsize plain_len;
   gboolean ok;
