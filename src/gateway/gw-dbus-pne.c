@@ -161,9 +161,6 @@ struct _GwDbusPnes {
 
 G_DEFINE_TYPE (GwDbusPnes, gw_dbus_pnes, G_TYPE_OBJECT)
 
-/* Every GwDbusPnes (pngwd has one), for on_pne_notify(). */
-static GSList *all_tables;
-
 static void send_changes (GwDbusPnes *self, Entry *entry);
 
 static Entry *
@@ -225,8 +222,9 @@ on_idle (gpointer user_data)
 }
 
 static void
-pne_changed (GwDbusPnes *self, GwPne *pne)
+pne_changed (GwPne *pne, gpointer user_data)
 {
+  GwDbusPnes *self = user_data;
   Entry *entry = lookup (self, pne);
 
   if (entry == NULL || entry->pending)
@@ -243,22 +241,6 @@ pne_changed (GwDbusPnes *self, GwPne *pne)
   g_source_set_callback (self->idle, on_idle, self, NULL);
   g_source_set_static_name (self->idle, "[pngwd] PNE PropertiesChanged");
   g_source_attach (self->idle, self->context);
-}
-
-/* GObject::notify takes no emission hook (G_SIGNAL_NO_HOOKS), and GLib
- * 2.74 emits it only on an object that has a handler or whose class has a
- * notify method.  A handler per PNE costs some 260 bytes of heap; this
- * method, set on GwPneClass by gw_dbus_pnes_class_init(), costs none.
- * (Better: a hook of GwPne's own.) */
-static void (*pne_class_notify) (GObject *object, GParamSpec *pspec);
-
-static void
-on_pne_notify (GObject *object, GParamSpec *pspec)
-{
-  for (GSList *l = all_tables; l != NULL; l = l->next)
-    pne_changed (l->data, GW_PNE (object));
-  if (pne_class_notify != NULL)
-    pne_class_notify (object, pspec);
 }
 
 /* ---- signals ---- */
@@ -432,6 +414,7 @@ static const GDBusInterfaceVTable manager_vtable = {
 static void
 entry_free (Entry *entry)
 {
+  gw_pne_set_changed_func (entry->pne, NULL, NULL);
   g_object_unref (entry->pne);
   g_free (entry);
 }
@@ -457,6 +440,7 @@ gw_dbus_pnes_add (GwDbusPnes *self, GwPne *pne)
       entry->sent[i] = value_tag (prop_value (pne, i, &valid));
     }
   g_hash_table_insert (self->entries, (char *) id, entry);
+  gw_pne_set_changed_func (pne, pne_changed, self);
   if (self->subtree_id == 0)
     self->subtree_id = g_dbus_connection_register_subtree (
       self->connection, PNE_SUBTREE_PATH, &subtree_vtable,
@@ -546,7 +530,6 @@ gw_dbus_pnes_finalize (GObject *object)
 {
   GwDbusPnes *self = GW_DBUS_PNES (object);
 
-  all_tables = g_slist_remove (all_tables, self);
   g_hash_table_unref (self->entries);
   g_main_context_unref (self->context);
   G_OBJECT_CLASS (gw_dbus_pnes_parent_class)->finalize (object);
@@ -555,14 +538,9 @@ gw_dbus_pnes_finalize (GObject *object)
 static void
 gw_dbus_pnes_class_init (GwDbusPnesClass *klass)
 {
-  GObjectClass *pne_class = g_type_class_ref (GW_TYPE_PNE);
-
   G_OBJECT_CLASS (klass)->dispose = gw_dbus_pnes_dispose;
   G_OBJECT_CLASS (klass)->finalize = gw_dbus_pnes_finalize;
   props_init ();
-  /* Kept (and so never unref'd) for as long as the process runs. */
-  pne_class_notify = pne_class->notify;
-  pne_class->notify = on_pne_notify;
 }
 
 static void
@@ -571,5 +549,4 @@ gw_dbus_pnes_init (GwDbusPnes *self)
   self->entries = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                          (GDestroyNotify) entry_free);
   self->context = g_main_context_ref_thread_default ();
-  all_tables = g_slist_prepend (all_tables, self);
 }

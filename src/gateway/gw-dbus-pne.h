@@ -9,9 +9,8 @@
  * generated pngw_pne1_interface_info() (data/org.cpns.Gateway1.xml).
  * PropertiesChanged follows each GwPne's notify: the changes of one
  * main-loop iteration in one signal, holding only values that differ from
- * what clients were last sent.  To see every notify without a handler per
- * PNE, the first GwDbusPnes sets GwPneClass's notify method (chaining to
- * any it had) for the rest of the process. */
+ * what clients were last sent.  Changes come through the PNE's one
+ * changed function (gw_pne_set_changed_func()), not a handler per PNE. */
 
 #include <gio/gio.h>
 

@@ -13,6 +13,8 @@ struct _GwPne {
   GwPneState  state;
   char       *last_error;
   gboolean    has_ui, has_tk;
+  GwPneChangedFunc changed_func;
+  gpointer    changed_data;
 };
 
 enum {
@@ -159,6 +161,23 @@ gw_pne_set_state (GwPne *self, GwPneState state, const char *last_error)
   g_object_thaw_notify (G_OBJECT (self));
 }
 
+void
+gw_pne_set_changed_func (GwPne *self, GwPneChangedFunc func, gpointer user_data)
+{
+  self->changed_func = func;
+  self->changed_data = user_data;
+}
+
+/* Also makes GObject emit notify without a handler connected. */
+static void
+gw_pne_notify (GObject *object, GParamSpec *pspec)
+{
+  GwPne *self = GW_PNE (object);
+
+  if (self->changed_func != NULL)
+    self->changed_func (self, self->changed_data);
+}
+
 static void
 gw_pne_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
@@ -197,6 +216,7 @@ gw_pne_class_init (GwPneClass *klass)
   const GParamFlags ro = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
 
   object_class->get_property = gw_pne_get_property;
+  object_class->notify = gw_pne_notify;
   object_class->finalize = gw_pne_finalize;
   props[PROP_NAME] = g_param_spec_string ("name", NULL, NULL, "", ro);
   props[PROP_TRANSPORT] = g_param_spec_uint ("transport", NULL, NULL, 0, G_MAXUINT, 0, ro);

@@ -54,6 +54,12 @@ void gw_pne_set_path         (GwPne *self, GwPnePath path);
 /* @last_error NULL keeps the previous one; "" clears it. */
 void gw_pne_set_state        (GwPne *self, GwPneState state, const char *last_error);
 
+/* The one observer of every change a "notify" reports (the D-Bus objects):
+ * a signal connection per PNE would cost some 260 bytes of heap, and a
+ * gateway knows thousands.  NULL removes it. */
+typedef void (*GwPneChangedFunc) (GwPne *pne, gpointer user_data);
+void gw_pne_set_changed_func (GwPne *self, GwPneChangedFunc func, gpointer user_data);
+
 const char *gw_pne_state_to_string (GwPneState state);
 const char *gw_pne_path_to_string  (GwPnePath path);
 
