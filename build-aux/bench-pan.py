@@ -8,7 +8,8 @@
 
 One run starts a real cpns-server (HTTPS on loopback, fresh database), a
 user, and a real pngwd enrolled with --enroll whose PAN listener is on
-loopback TCP; tests/bench/pne-swarm plays the PNEs (path 7.4.1, one
+loopback TCP, on a private D-Bus system bus (so it exports an object per
+PNE, as in production); tests/bench/pne-swarm plays the PNEs (path 7.4.1, one
 keystore and one TCP connection each, one process).  Then:
 
  1. latency at a fixed rate (--rate messages/s in total over --senders
@@ -46,7 +47,7 @@ import time
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
-from harness import TestCA, Server, Gateway, free_port  # noqa: E402
+from harness import TestCA, Server, Gateway, PrivateBus, free_port  # noqa: E402
 
 USER, PASSWORD = "bench-owner", "bench password"
 SESSION = r"secure session (\d+) with cpns-server established"
@@ -122,11 +123,15 @@ class Bench:
             f.write(PASSWORD + "\n")
         self.server = None
         self.gateway = None
+        self.bus = None
         self.port = free_port()
 
     # ---- parts ----
 
     def start(self):
+        # On a bus, as in production: pngwd then exports an object per PNE,
+        # and that is part of what an idle session costs.
+        self.bus = PrivateBus(self.work).start()
         self.ca = TestCA(self.work)
         self.server = Server(self.work, self.ca).start()
         self.server.add_user(USER, PASSWORD, iterations=1000)
@@ -145,6 +150,8 @@ idle-timeout = 3600
             self.gateway.stop()
         if self.server:
             self.server.stop()
+        if self.bus:
+            self.bus.stop()
         if os.environ.get("PNGW_KEEP_BENCH_DIR"):
             print(f"kept {self.work}")
         else:
