@@ -18,8 +18,9 @@
  * announce any Entity ID, so they must not pile up. */
 #define GONE_UNKEYED_MAX 64
 /* After a burst of PNEs (a power cut ends, a thousand devices reconnect)
- * glibc keeps the freed heap of the handshakes and relays; once links have
- * been quiet this long it is given back to the system. */
+ * glibc keeps the freed heap of the handshakes and relays, and after they
+ * leave, that of their links; once links have come and gone quietly this
+ * long it is given back to the system. */
 #define TRIM_AFTER_S 3
 
 struct _GwPneManager {
@@ -231,6 +232,15 @@ note_gone (GwPneManager *self, const char *entity_id)
     }
 }
 
+static gboolean trim_cb (gpointer user_data);
+
+static void
+trim_later (GwPneManager *self)
+{
+  g_clear_handle_id (&self->trim_source, g_source_remove);
+  self->trim_source = g_timeout_add_seconds (TRIM_AFTER_S, trim_cb, self);
+}
+
 void
 gw_pne_manager_link_closed (GwPneManager *self, GwPneLink *link, const char *reason)
 {
@@ -254,6 +264,7 @@ gw_pne_manager_link_closed (GwPneManager *self, GwPneLink *link, const char *rea
         note_gone (self, gw_pne_get_entity_id (pne));
     }
   g_ptr_array_remove_fast (self->links, link);
+  trim_later (self);
 }
 
 static gboolean
@@ -274,8 +285,7 @@ gw_pne_manager_add_link (GwPneManager *self, GwPanLink *pan_link)
   GwPneLink *link = gw_pne_link_new (self, pan_link);
 
   g_ptr_array_add (self->links, link);
-  g_clear_handle_id (&self->trim_source, g_source_remove);
-  self->trim_source = g_timeout_add_seconds (TRIM_AFTER_S, trim_cb, self);
+  trim_later (self);
   gw_pne_link_start (link);
 }
 
