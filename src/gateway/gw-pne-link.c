@@ -26,6 +26,11 @@ typedef enum {
   STEP_CLOSED,
 } Step;
 
+typedef struct {
+  guint8 eukey[CPNS_KID_MAX], local[CPNS_KID_MAX];
+  gsize  eukey_len, local_len;
+} Kids;
+
 struct _GwPneLink {
   GObject        parent_instance;
   GwPneManager  *manager;
@@ -35,13 +40,14 @@ struct _GwPneLink {
   const char    *self_id;       /* the gateway's */
   const char    *server_id;
   Step           step;
-  GCancellable  *cancellable;   /* the gateway's own work for this PNE */
+  GCancellable  *cancellable;   /* the gateway's own work for this PNE; made on
+                                 * demand, dropped when the PNE is ready and
+                                 * nothing is in flight (idle PNEs are many) */
   guint          step_timer;
 
-  /* From the latest announcement. */
+  /* From the latest announcement, until the PNE is ready. */
   gboolean       has_ui, has_tk;
-  guint8         eukey_kid[CPNS_KID_MAX], local_kid[CPNS_KID_MAX];
-  gsize          eukey_kid_len, local_kid_len;
+  Kids          *kids;
 
   /* The link's verdict, measured when the link came up. */
   gboolean       probed;
@@ -71,6 +77,14 @@ static guint8 scratch[CPNS_MAX_MESSAGE];
 
 GwPanLink *gw_pne_link_get_pan_link (GwPneLink *self) { return self->link; }
 GwPne *gw_pne_link_get_pne (GwPneLink *self) { return self->pne; }
+
+static GCancellable *
+work_cancellable (GwPneLink *self)
+{
+  if (self->cancellable == NULL)
+    self->cancellable = g_cancellable_new ();
+  return self->cancellable;
+}
 
 static const char *
 peer_name (GwPneLink *self)
@@ -302,7 +316,7 @@ relay_next (GwPneLink *self)
   call->txid = hdr.txid;
   self->relaying = TRUE;
   gw_upstream_post_async (gw_pne_manager_get_upstream (self->manager), path, message, 0,
-                          self->cancellable, on_relayed, call);
+                          work_cancellable (self), on_relayed, call);
 }
 
 static void
@@ -382,8 +396,8 @@ static gboolean
 holds_local_key (GwPneLink *self)
 {
   CpnsPsk psk;
-  gboolean found = self->local_kid_len > 0 &&
-                   lookup_local_key (self->pne_id, self->local_kid, self->local_kid_len,
+  gboolean found = self->kids->local_len > 0 &&
+                   lookup_local_key (self->pne_id, self->kids->local, self->kids->local_len,
                                      &psk, self, NULL);
 
   cpns_wipe (&psk, sizeof psk);
@@ -449,8 +463,8 @@ on_local_key (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   install.local_key_install.kid = body.local_key_delivery.kid;
   install.local_key_install.wrapped_key = body.local_key_delivery.wrapped_for_pne;
-  memcpy (self->local_kid, entry->kid, entry->kid_len);
-  self->local_kid_len = entry->kid_len;
+  memcpy (self->kids->local, entry->kid, entry->kid_len);
+  self->kids->local_len = entry->kid_len;
   if (!send_plain (self, CPNS_MSG_LOCAL_KEY_INSTALL, 0, &install))
     return;
   start_local_handshake (self);
@@ -476,7 +490,7 @@ request_local_key (GwPneLink *self)
   gw_pne_set_state (self->pne, GW_PNE_PROVISIONING, NULL);
   gw_server_link_request_async (gw_pne_manager_get_server_link (self->manager),
                                 CPNS_MSG_LOCAL_KEY_REQUEST, encoded, TRUE,
-                                self->cancellable, on_local_key, g_object_ref (self));
+                                work_cancellable (self), on_local_key, g_object_ref (self));
 }
 
 /* ---- credentials (paths 2 and 3) ---- */
@@ -632,7 +646,7 @@ request_pne_eukey (GwPneLink *self)
   gw_tk_delivery_run_async (gw_pne_manager_get_upstream (self->manager),
                             gw_pne_manager_get_server_link (self->manager), self->self_id,
                             self->server_id, self->pne_id, self->user_id, self->password,
-                            self->cancellable, on_tk_delivery, g_object_ref (self));
+                            work_cancellable (self), on_tk_delivery, g_object_ref (self));
   /* The key request keeps a stretched copy; ours goes now. */
   g_clear_pointer (&self->password, cpns_secret_free);
 }
@@ -689,7 +703,7 @@ decide (GwPneLink *self)
         start_local_handshake (self);
       return;
     }
-  if (self->eukey_kid_len > 0)
+  if (self->kids->eukey_len > 0)
     {
       if (gw_pne_get_path (self->pne) == GW_PNE_PATH_NONE)
         gw_pne_set_path (self->pne, GW_PNE_PATH_EXISTING);
@@ -786,12 +800,14 @@ on_announce (GwPneLink *self, const CpnsPlainMessage *msg)
     }
   self->has_ui = a->has_ui;
   self->has_tk = a->has_tk;
-  self->eukey_kid_len = a->eukey_kid.len;
+  if (self->kids == NULL)
+    self->kids = g_new0 (Kids, 1);
+  self->kids->eukey_len = a->eukey_kid.len;
   if (a->eukey_kid.len > 0)
-    memcpy (self->eukey_kid, a->eukey_kid.data, a->eukey_kid.len);
-  self->local_kid_len = a->local_kid.len;
+    memcpy (self->kids->eukey, a->eukey_kid.data, a->eukey_kid.len);
+  self->kids->local_len = a->local_kid.len;
   if (a->local_kid.len > 0)
-    memcpy (self->local_kid, a->local_kid.data, a->local_kid.len);
+    memcpy (self->kids->local, a->local_kid.data, a->local_kid.len);
   gw_pne_set_announcement (self->pne, name, a->has_ui, a->has_tk);
   gw_pne_set_state (self->pne, GW_PNE_CONNECTED, NULL);
   g_debug ("PNE %s announced '%s' (UI %d, TK %d, EUKey %d, LocalEUKey %d)", self->pne_id,
@@ -852,7 +868,7 @@ on_handshake (GwPneLink *self, GBytes *frame, const CpnsPlainMessage *msg)
           /* A LocalEUKey we no longer hold: the PNE forgets it and
            * announces itself again (docs/protocol.md 12.5). */
           send_error (self, msg->hdr.txid, CPNS_ERROR_NOT_FOUND, error->message);
-          self->local_kid_len = 0;
+          self->kids->local_len = 0;
           set_step (self, STEP_ANNOUNCE);
           return;
         }
@@ -874,6 +890,10 @@ on_handshake (GwPneLink *self, GBytes *frame, const CpnsPlainMessage *msg)
   self->session = cpns_handshake_take_session (self->handshake);
   g_clear_pointer (&self->handshake, cpns_handshake_free);
   set_step (self, STEP_READY);
+  g_clear_pointer (&self->kids, g_free);
+  /* Every request of the provisioning has come back; a relay may not. */
+  if (!self->relaying)
+    g_clear_object (&self->cancellable);
   gw_pne_set_state (self->pne, GW_PNE_READY, "");
   g_message ("PNE %s ('%s') is ready: session with suite %s", self->pne_id,
              gw_pne_get_name (self->pne),
@@ -1049,7 +1069,8 @@ gw_pne_link_close (GwPneLink *self, const char *reason)
   g_object_ref (self);
   self->step = STEP_CLOSED;
   g_clear_handle_id (&self->step_timer, g_source_remove);
-  g_cancellable_cancel (self->cancellable);
+  if (self->cancellable != NULL)
+    g_cancellable_cancel (self->cancellable);
   if (self->asking_cancellable != NULL)
     g_cancellable_cancel (self->asking_cancellable);
   wipe_credentials (self);
@@ -1067,7 +1088,7 @@ void
 gw_pne_link_start (GwPneLink *self)
 {
   set_step (self, STEP_ANNOUNCE);
-  if (!gw_pne_manager_probe_async (self->manager, self->link, self->cancellable,
+  if (!gw_pne_manager_probe_async (self->manager, self->link, work_cancellable (self),
                                    on_probe_done, g_object_ref (self)))
     {
       g_object_unref (self);
@@ -1114,6 +1135,7 @@ gw_pne_link_finalize (GObject *object)
   g_queue_clear_full (&self->relay, (GDestroyNotify) g_bytes_unref);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->asking_cancellable);
+  g_free (self->kids);
   g_free (self->pne_id);
   G_OBJECT_CLASS (gw_pne_link_parent_class)->finalize (object);
 }
@@ -1130,6 +1152,5 @@ gw_pne_link_class_init (GwPneLinkClass *klass)
 static void
 gw_pne_link_init (GwPneLink *self)
 {
-  self->cancellable = g_cancellable_new ();
   g_queue_init (&self->relay);
 }
