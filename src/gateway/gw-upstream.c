@@ -700,6 +700,13 @@ request_setup (GwUpstream *self, Request *req, guint timeout_ms)
   ok &= curl_easy_setopt (e, CURLOPT_POSTFIELDS, data != NULL ? data : "") == CURLE_OK;
   ok &= curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, on_data) == CURLE_OK;
   ok &= curl_easy_setopt (e, CURLOPT_WRITEDATA, req) == CURLE_OK;
+  /* Bodies are small (a few hundred bytes, at most GW_UPSTREAM_MAX_BODY):
+   * libcurl's defaults of 16 KiB to receive and 64 KiB to send, per
+   * transfer, were most of the heap a burst of PNEs grew. */
+  ok &= curl_easy_setopt (e, CURLOPT_BUFFERSIZE, 4096L) == CURLE_OK;
+#if LIBCURL_VERSION_NUM >= 0x073e00
+  ok &= curl_easy_setopt (e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L) == CURLE_OK;
+#endif
   ok &= curl_easy_setopt (e, CURLOPT_MAXFILESIZE_LARGE,
                           (curl_off_t) GW_UPSTREAM_MAX_BODY) == CURLE_OK;
   ok &= curl_easy_setopt (e, CURLOPT_CONNECTTIMEOUT_MS, (long) self->connect_ms) == CURLE_OK;
