@@ -9,7 +9,8 @@
 One run starts a real cpns-server (HTTPS on loopback, fresh database), a
 user, and a real pngwd enrolled with --enroll whose PAN listener is on
 loopback TCP, on a private D-Bus system bus (so it exports an object per
-PNE, as in production); tests/bench/pne-swarm plays the PNEs (path 7.4.1, one
+PNE, as in production) with the environment of systemd/pngwd.service;
+tests/bench/pne-swarm plays the PNEs (path 7.4.1, one
 keystore and one TCP connection each, one process).  Then:
 
  1. latency at a fixed rate (--rate messages/s in total over --senders
@@ -53,6 +54,18 @@ USER, PASSWORD = "bench-owner", "bench password"
 SESSION = r"secure session (\d+) with cpns-server established"
 TARGET_KIB = 4.0
 TARGET_P99_ADDED_US = 1000.0
+
+
+def unit_environment():
+    """The Environment= lines of systemd/pngwd.service: pngwd is measured as
+    it runs in production."""
+    env = {}
+    with open(os.path.join(SRC, "systemd", "pngwd.service")) as f:
+        for line in f:
+            if line.startswith("Environment="):
+                key, _, value = line.strip()[len("Environment="):].partition("=")
+                env[key] = value
+    return env
 
 
 def memory(pid):
@@ -141,7 +154,13 @@ listen = 127.0.0.1:{self.port}
 max-links = {max(2000, self.args.count + 200)}
 idle-timeout = 3600
 """)
-        self.gateway.start(enroll=USER, password=PASSWORD)
+        saved = dict(os.environ)
+        os.environ.update(unit_environment())
+        try:
+            self.gateway.start(enroll=USER, password=PASSWORD)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
         self.gateway.process.wait_for(SESSION, timeout=30)
         self.gateway.process.wait_for(r"listening for PNEs")
 
