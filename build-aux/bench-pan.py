@@ -285,7 +285,8 @@ idle-timeout = 3600
             fails = [o for o in seen if o["event"] == "failed"][:3]
             print(f"  the swarm did not get ready (exit {code}): {fails}\n", flush=True)
             return
-        time.sleep(3)
+        # Idle: pngwd gives a burst's heap back after 3 quiet seconds.
+        time.sleep(6)
         m1 = self.gw_memory()
         print(f"  {n} ready in {ready['seconds']:.1f} s ({summary['retries']} retries: "
               f"connections pngwd's listen queue dropped, relays that timed out)")
@@ -298,7 +299,7 @@ idle-timeout = 3600
               f"{per / TARGET_KIB:.1f}x the target)\n", flush=True)
         self.run_latency(f"with {n} idle sessions open")
         swarm.stop()
-        time.sleep(3)
+        time.sleep(6)
         m2 = self.gw_memory()
         print(f"  after the {n} idle PNEs left: RssAnon {m2['RssAnon']} KiB "
               f"({(m2['RssAnon'] - m0['RssAnon']) / n:.1f} KiB per PNE kept: known PNEs, "

@@ -65,6 +65,7 @@ struct _GwUpstream {
   GQueue             requests;       /* Request, in flight in libcurl */
   GQueue             waiting;        /* Request, for a place among GW_UPSTREAM_MAX_ACTIVE */
   GSource           *wait_timer;     /* the earliest deadline among them */
+  gint64             wait_deadline;  /* of wait_timer */
 };
 
 G_DEFINE_TYPE (GwUpstream, gw_upstream, G_TYPE_OBJECT)
@@ -828,15 +829,19 @@ schedule_wait_timer (GwUpstream *self)
 {
   gint64 earliest = G_MAXINT64;
 
+  for (GList *l = self->waiting.head; l != NULL; l = l->next)
+    earliest = MIN (earliest, waiting_deadline (l->data));
+  /* Under load this runs per finished transfer: keep a timer that is right. */
+  if (self->wait_timer != NULL && self->wait_deadline == earliest)
+    return;
   if (self->wait_timer != NULL)
     {
       g_source_destroy (self->wait_timer);
       g_clear_pointer (&self->wait_timer, g_source_unref);
     }
-  for (GList *l = self->waiting.head; l != NULL; l = l->next)
-    earliest = MIN (earliest, waiting_deadline (l->data));
   if (earliest == G_MAXINT64)
     return;
+  self->wait_deadline = earliest;
   self->wait_timer = g_timeout_source_new (
     (guint) CLAMP ((earliest - g_get_monotonic_time ()) / 1000 + 1, 0, G_MAXINT));
   g_source_set_callback (self->wait_timer, on_wait_timer, self, NULL);

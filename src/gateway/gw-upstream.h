@@ -35,9 +35,9 @@ typedef enum {
 #define GW_UPSTREAM_MAX_CONNECTIONS 16
 /* Requests handed to libcurl at once; later ones wait their turn, in order,
  * and the wait counts against their timeout.  A transfer costs libcurl
- * some 20 KiB of buffers even while it waits for a connection: a burst of
- * a thousand PNEs would otherwise grow the heap by 20 MB and leave it
- * fragmented under their long-lived state. */
+ * some kilobytes of buffers even while it waits for a connection: a burst
+ * of a thousand PNEs would otherwise grow the heap by megabytes and leave
+ * it fragmented under their long-lived state. */
 #define GW_UPSTREAM_MAX_ACTIVE (2 * GW_UPSTREAM_MAX_CONNECTIONS)
 #define GW_UPSTREAM_DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define GW_UPSTREAM_DEFAULT_TOTAL_TIMEOUT_MS   30000
