@@ -62,6 +62,7 @@ struct _GwPneLink {
   CpnsHandshake *handshake;
   CpnsSession   *bootstrap;     /* path 2, until CREDENTIAL_INSTALL is sent */
   CpnsSession   *session;       /* PNE <-> gateway */
+  GBytes        *wrapped_local_key;  /* for the PNE, while the key is saved */
 
   GQueue         relay;         /* GBytes waiting to go to the server */
   gboolean       relaying;
@@ -411,6 +412,8 @@ start_local_handshake (GwPneLink *self)
   gw_pne_set_state (self->pne, GW_PNE_PROVISIONING, NULL);
 }
 
+static void on_local_key_stored (GObject *source, GAsyncResult *result, gpointer user_data);
+
 static void
 on_local_key (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -419,7 +422,7 @@ on_local_key (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GBytes) reply = NULL;
   g_autoptr(CpnsKeyEntry) entry = NULL;
   guint64 type = 0;
-  CpnsBody body, install = { .present = 1u << 1 | 1u << 2 };
+  CpnsBody body;
   const guint8 *data;
   gsize len;
 
@@ -456,15 +459,35 @@ on_local_key (GObject *source, GAsyncResult *result, gpointer user_data)
   entry->created = g_get_real_time () / G_USEC_PER_SEC;
   /* The key is on disk before the PNE can use it: a crash in between
    * leaves a key the PNE does not have, which a new announce replaces. */
-  if (!gw_pne_manager_store_key (self->manager, entry, &error))
-    {
-      fail (self, 0, error);
-      return;
-    }
-  install.local_key_install.kid = body.local_key_delivery.kid;
-  install.local_key_install.wrapped_key = body.local_key_delivery.wrapped_for_pne;
   memcpy (self->kids->local, entry->kid, entry->kid_len);
   self->kids->local_len = entry->kid_len;
+  g_clear_pointer (&self->wrapped_local_key, g_bytes_unref);
+  self->wrapped_local_key = g_bytes_new (body.local_key_delivery.wrapped_for_pne.data,
+                                         body.local_key_delivery.wrapped_for_pne.len);
+  gw_pne_manager_store_key_async (self->manager, entry, on_local_key_stored,
+                                  g_object_ref (self));
+}
+
+static void
+on_local_key_stored (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GwPneLink) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) wrapped = g_steal_pointer (&self->wrapped_local_key);
+  CpnsBody install = { .present = 1u << 1 | 1u << 2 };
+
+  if (!gw_pne_manager_store_key_finish (result, &error))
+    {
+      if (self->step != STEP_CLOSED)
+        fail (self, 0, error);
+      return;
+    }
+  if (self->step == STEP_CLOSED)
+    return;
+  install.local_key_install.kid.data = self->kids->local;
+  install.local_key_install.kid.len = self->kids->local_len;
+  install.local_key_install.wrapped_key.data = g_bytes_get_data (wrapped, NULL);
+  install.local_key_install.wrapped_key.len = g_bytes_get_size (wrapped);
   if (!send_plain (self, CPNS_MSG_LOCAL_KEY_INSTALL, 0, &install))
     return;
   start_local_handshake (self);
@@ -1136,6 +1159,7 @@ gw_pne_link_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_object (&self->asking_cancellable);
   g_free (self->kids);
+  g_clear_pointer (&self->wrapped_local_key, g_bytes_unref);
   g_free (self->pne_id);
   G_OBJECT_CLASS (gw_pne_link_parent_class)->finalize (object);
 }

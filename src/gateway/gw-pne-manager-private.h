@@ -20,9 +20,19 @@ const GwCredentialSource *gw_pne_manager_get_credential_source (GwPneManager *se
 /* The keystore name of @pne_id's LocalEUKey. */
 char           *gw_pne_local_key_name          (const char *pne_id);
 
-/* Sets and saves @entry (atomically, with the rest of the keystore). */
-gboolean        gw_pne_manager_store_key       (GwPneManager *self, const CpnsKeyEntry *entry,
-                                                GError **error);
+/* Sets @entry and saves it (atomically, with the rest of the keystore)
+ * together with the other keys stored at about the same time: a burst of
+ * PNEs would otherwise rewrite and fsync the whole keystore once per PNE
+ * (O(n^2) bytes, the main loop blocked on each fsync).  The first key after
+ * a quiet while goes out in the next main-loop pass; later ones within
+ * GW_PNE_STORE_WINDOW_MS of a save wait for the next.  The callback runs
+ * once the key is on disk, or with an error: then nothing of it stays,
+ * an entry it replaced is back. */
+#define GW_PNE_STORE_WINDOW_MS 50
+void            gw_pne_manager_store_key_async (GwPneManager *self, const CpnsKeyEntry *entry,
+                                                GAsyncReadyCallback callback,
+                                                gpointer user_data);
+gboolean        gw_pne_manager_store_key_finish (GAsyncResult *result, GError **error);
 /* Binds @pne_id to @link: fails with wrong-id when it is the gateway's or
  * the server's ID or is connected on another link.  Returns the PNE
  * (borrowed). */

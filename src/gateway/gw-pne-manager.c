@@ -38,7 +38,25 @@ struct _GwPneManager {
   GQueue              gone;    /* Entity IDs of unkeyed, unconnected PNEs, oldest first */
   gulong              relay_handler;
   guint               trim_source;
+  GPtrArray          *stores;       /* PendingStore, set but not saved yet */
+  guint               store_source;
+  gint64              last_save;    /* monotonic */
 };
+
+typedef struct {
+  GTask        *task;
+  char         *name;
+  CpnsKeyEntry *replaced;   /* what the name held before, or NULL */
+} PendingStore;
+
+static void
+pending_store_free (PendingStore *p)
+{
+  g_clear_object (&p->task);
+  g_free (p->name);
+  g_clear_pointer (&p->replaced, cpns_key_entry_free);
+  g_free (p);
+}
 
 enum {
   SIGNAL_PNE_ADDED,
@@ -92,18 +110,97 @@ gw_pne_manager_get_user_id (GwPneManager *self)
   return e != NULL ? e->user_id : NULL;
 }
 
-gboolean
-gw_pne_manager_store_key (GwPneManager *self, const CpnsKeyEntry *entry, GError **error)
+/* One save for every key set since the last; each caller hears. */
+static void
+flush_stores (GwPneManager *self)
 {
-  if (!cpns_keystore_set (self->keystore, entry, error) ||
-      !cpns_keystore_save (self->keystore, error))
+  g_autoptr(GPtrArray) stores = g_steal_pointer (&self->stores);
+  g_autoptr(GError) error = NULL;
+
+  g_clear_handle_id (&self->store_source, g_source_remove);
+  if (stores == NULL)
+    return;
+  self->last_save = g_get_monotonic_time ();
+  if (cpns_keystore_save (self->keystore, &error))
     {
-      /* Nothing half-done stays in memory either. */
-      cpns_keystore_remove (self->keystore, entry->name);
-      g_prefix_error (error, "cannot keep the LocalEUKey of '%s': ", entry->peer_id);
-      return FALSE;
+      g_debug ("saved %u LocalEUKeys at once", stores->len);
+      for (guint i = 0; i < stores->len; i++)
+        {
+          PendingStore *p = stores->pdata[i];
+          g_task_return_boolean (p->task, TRUE);
+        }
+      return;
     }
-  return TRUE;
+  g_warning ("cannot save the keystore with %u new LocalEUKeys: %s", stores->len,
+             error->message);
+  /* Nothing half-done stays in memory either: newest first, so that an
+   * entry replaced twice comes back as it was before both. */
+  for (guint i = stores->len; i-- > 0;)
+    {
+      PendingStore *p = stores->pdata[i];
+
+      if (p->replaced == NULL || !cpns_keystore_set (self->keystore, p->replaced, NULL))
+        cpns_keystore_remove (self->keystore, p->name);
+    }
+  for (guint i = 0; i < stores->len; i++)
+    {
+      PendingStore *p = stores->pdata[i];
+
+      g_task_return_new_error (p->task, error->domain, error->code,
+                               "cannot keep the LocalEUKey '%s': %s", p->name,
+                               error->message);
+    }
+}
+
+static gboolean
+store_cb (gpointer user_data)
+{
+  GwPneManager *self = user_data;
+
+  self->store_source = 0;
+  flush_stores (self);
+  return G_SOURCE_REMOVE;
+}
+
+void
+gw_pne_manager_store_key_async (GwPneManager *self, const CpnsKeyEntry *entry,
+                                GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, NULL, callback, user_data);
+  g_autoptr(GError) error = NULL;
+  const CpnsKeyEntry *old = cpns_keystore_lookup (self->keystore, entry->name);
+  g_autoptr(CpnsKeyEntry) replaced = old != NULL ? cpns_key_entry_copy (old) : NULL;
+  PendingStore *p;
+  gint64 wait_ms;
+
+  g_task_set_source_tag (task, gw_pne_manager_store_key_async);
+  if (!cpns_keystore_set (self->keystore, entry, &error))
+    {
+      g_task_return_new_error (task, error->domain, error->code,
+                               "cannot keep the LocalEUKey of '%s': %s", entry->peer_id,
+                               error->message);
+      return;
+    }
+  p = g_new0 (PendingStore, 1);
+  p->task = g_steal_pointer (&task);
+  p->name = g_strdup (entry->name);
+  p->replaced = g_steal_pointer (&replaced);
+  if (self->stores == NULL)
+    self->stores = g_ptr_array_new_with_free_func ((GDestroyNotify) pending_store_free);
+  g_ptr_array_add (self->stores, p);
+  if (self->store_source != 0)
+    return;
+  wait_ms = GW_PNE_STORE_WINDOW_MS - (g_get_monotonic_time () - self->last_save) / 1000;
+  self->store_source = g_timeout_add (CLAMP (wait_ms, 0, GW_PNE_STORE_WINDOW_MS), store_cb,
+                                      self);
+}
+
+gboolean
+gw_pne_manager_store_key_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 static GwPne *
@@ -425,6 +522,9 @@ gw_pne_manager_dispose (GObject *object)
 
   if (self->links != NULL)
     gw_pne_manager_stop (self);
+  /* Keys already set are saved, not dropped: it is what a save of the
+   * keystore for any other reason would do with them. */
+  flush_stores (self);
   g_clear_handle_id (&self->trim_source, g_source_remove);
   if (self->server_link != NULL)
     g_clear_signal_handler (&self->relay_handler, self->server_link);

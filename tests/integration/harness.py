@@ -322,6 +322,13 @@ def _expand_label(secret, label, context, length):
 def read_keystore(path, kek_path):
     """Decrypts a keystore file as docs/protocol.md section 9 says, sharing
     no code with libcpns; returns {name: entry map}. Raises on corruption."""
+    store = read_keystore_map(path, kek_path)
+    return {e[1]: e for e in store[3]}
+
+
+def read_keystore_map(path, kek_path):
+    """The whole decrypted keystore map: 1 format, 2 generation (one more
+    per save), 3 entries."""
     with open(kek_path, "rb") as f:
         kek = f.read()
     with open(path, "rb") as f:
@@ -334,4 +341,4 @@ def read_keystore(path, kek_path):
     store = cbor2.loads(plain)
     if store.get(1) != 1:
         raise ValueError("unknown keystore format")
-    return {e[1]: e for e in store[3]}
+    return store

@@ -455,6 +455,31 @@ class PanTest(unittest.TestCase):
         self.assertNotEqual(new[3], old_kid, "a new LocalEUKey")
         self.assertNotEqual(new[2], old_key)
 
+    def test_1c_keystore_cannot_be_saved(self):
+        """A LocalEUKey the gateway cannot save is refused, and nothing of it
+        stays in memory for a later save to write."""
+        ns = self.wired_ns
+        pw = self.password_file()
+        path = os.path.join(self.gw.state, "keystore")
+        os.rename(path, path + ".aside")
+        os.mkdir(path)      # rename() onto a directory fails, even for root
+        try:
+            pne = self.new_pne("ui-watch-1c", ns)
+            run = pne.run(self.gw_addr(ns), "--user", "alice", "--password-file", pw)
+            self.assertNotEqual(run.returncode, 0, run)
+            props = self.wait_state("ui-watch-1c", "failed")
+            self.assertIn("cannot keep the LocalEUKey", props["LastError"])
+        finally:
+            os.rmdir(path)
+            os.rename(path + ".aside", path)
+        # The next key saved writes the keystore without the refused one.
+        other = self.new_pne("ui-watch-1c2", ns)
+        run = other.run(self.gw_addr(ns), "--user", "alice", "--password-file", pw)
+        self.assertEqual(run.returncode, 0, run)
+        keys = self.gw.keystore()
+        self.assertIn("local:ui-watch-1c2", keys)
+        self.assertNotIn("local:ui-watch-1c", keys)
+
     # ---- 2: path 7.4.2 ----
 
     def test_2_install_credentials_on_secure_link(self):

@@ -32,7 +32,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TestCA, Server, Gateway, binary, free_port  # noqa: E402
+from harness import (TestCA, Server, Gateway, binary, free_port,  # noqa: E402
+                     read_keystore_map)
 
 COUNT = 1000
 USER, PASSWORD = "swarm-owner", "swarm password"
@@ -172,6 +173,12 @@ idle-timeout = 3600
         self.assertEqual(pnes[0][0], COUNT)
         local = {name for name in gw.keystore() if name.startswith("local:")}
         self.assertEqual(local, {f"local:swarm-{i}" for i in range(COUNT)})
+        # LocalEUKeys that arrive together are saved together: far fewer
+        # writes of the keystore than keys (its generation counts them).
+        generation = read_keystore_map(os.path.join(gw.state, "keystore"),
+                                       os.path.join(gw.state, "kek"))[2]
+        print(f"{COUNT} LocalEUKeys in {generation} keystore saves")
+        self.assertLess(generation, COUNT // 2)
 
         # Still all there after the checks: nobody dropped an idle session.
         self.assertTrue(gw.process.running(), "pngwd died")
