@@ -476,6 +476,16 @@ gw_pne_manager_forget (GwPneManager *self, const char *entity_id, GError **error
       g_prefix_error (error, "cannot forget the LocalEUKey of '%s': ", entity_id);
       return FALSE;
     }
+  /* A key of this PNE still waiting to be saved went with it (its link
+   * closes below, so the PNE never gets it); if that save fails, the
+   * rollback must not bring back the entry the key had replaced. */
+  for (guint i = 0; self->stores != NULL && i < self->stores->len; i++)
+    {
+      PendingStore *p = self->stores->pdata[i];
+
+      if (strcmp (p->name, name) == 0)
+        g_clear_pointer (&p->replaced, cpns_key_entry_free);
+    }
   link = g_hash_table_lookup (self->active, entity_id);
   if (link != NULL)
     gw_pne_link_close (link, "the PNE was forgotten");
